@@ -1,0 +1,144 @@
+//! Write an MMCP motion model ("backbone") as a WebAssembly component.
+//!
+//! The host (`motionmcp-host`) owns HTTP, JSON, validation, glTF encoding and
+//! the error envelope. A backbone only describes itself ([`ModelSpec`]) and
+//! turns a validated [`GenerateRequest`] into a [`MotionResult`]:
+//!
+//! ```ignore
+//! use motionmcp_guest::{export_backbone, Backbone, GenerateRequest, ModelSpec,
+//!                       MotionResult, ProtocolError, Skeleton};
+//!
+//! #[derive(Default)]
+//! struct Still;
+//!
+//! impl Backbone for Still {
+//!     fn capabilities(&self) -> ModelSpec {
+//!         ModelSpec::new("still", 30.0, Skeleton::from_joints(&[
+//!             ("Hips", None, [0.0, 0.95, 0.0]),
+//!         ]))
+//!     }
+//!     fn generate(&mut self, req: &GenerateRequest) -> Result<MotionResult, ProtocolError> {
+//!         let root = req.skeleton.joints[0].rest_translation;
+//!         MotionResult::rest_pose(req.num_samples(), req.total_frames, req.num_joints(), root)
+//!     }
+//! }
+//!
+//! export_backbone!(Still);
+//! ```
+//!
+//! Build with `cargo build --target wasm32-wasip2 --release`; the `.wasm` in
+//! `target/wasm32-wasip2/release/` is the component `motionmcp-host serve` loads.
+
+mod errors;
+mod request;
+mod result;
+mod spec;
+
+// Generated code refers to the runtime through this crate, so components need
+// no direct dependency on wit-bindgen.
+extern crate self as motionmcp_guest;
+
+/// Bindings generated from `wit/`. Everything a backbone needs is re-exported
+/// at the crate root; this module exists for the export macro.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "backbone-world",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "::motionmcp_guest::bindings",
+        runtime_path: "::motionmcp_guest::__private::rt",
+        additional_derives: [PartialEq],
+    });
+}
+
+pub use bindings::mmcp::backbone::types::{
+    Chunking, Constraint, EffectorTarget, ErrorCode, FillMode, FootContact, GenerateRequest,
+    GroundHeight, Guidance, GuidanceType, InlineVideo, Joint, JointKeyframes, Limits, ModelOption,
+    ModelOptionType, ModelSpec, MotionReferenceSegment, MotionResult, Note, Options, PoseKeyframe,
+    PoseSegment, ProtocolError, RootPath, Segment, Skeleton, TextSegment, UnconditionedSegment,
+    VideoMediaType, VideoReferenceSegment, VideoSource,
+};
+pub use result::ShapeError;
+
+/// A motion model. Implement this and hand the type to [`export_backbone!`].
+///
+/// The host calls `setup` once before anything else, then `capabilities`
+/// (whose answer it caches), then `generate` once per request, and `teardown`
+/// at shutdown. Calls never overlap within one instance.
+pub trait Backbone: 'static {
+    /// Load weights, build tables. An error aborts the server's start-up with
+    /// this message.
+    fn setup(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Release what `setup` acquired.
+    fn teardown(&mut self) {}
+
+    /// Describe the model. Start from [`ModelSpec::new`], which carries the
+    /// protocol's defaults, and change what differs.
+    fn capabilities(&self) -> ModelSpec;
+
+    /// Generate motion for a request the host has already validated against
+    /// this model's [`ModelSpec`]. Return a [`ProtocolError`] for failures the
+    /// client should see with a protocol code (see the constructors on it);
+    /// a panic becomes `500 internal_error`.
+    fn generate(&mut self, request: &GenerateRequest) -> Result<MotionResult, ProtocolError>;
+}
+
+/// Exports a [`Backbone`] type as this component's implementation of the
+/// MMCP backbone world.
+///
+/// `export_backbone!(MyModel)` builds the instance with `Default`;
+/// `export_backbone!(MyModel, MyModel::new(...))` with the given expression.
+/// The instance is created lazily on the first call.
+#[macro_export]
+macro_rules! export_backbone {
+    ($ty:ty) => {
+        $crate::export_backbone!($ty, <$ty as ::core::default::Default>::default());
+    };
+    ($ty:ty, $init:expr) => {
+        const _: () = {
+            struct __MmcpBackbone;
+
+            ::std::thread_local! {
+                static __MMCP_INSTANCE: ::core::cell::RefCell<::core::option::Option<$ty>> =
+                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
+            }
+
+            fn __with<R>(f: impl ::core::ops::FnOnce(&mut $ty) -> R) -> R {
+                __MMCP_INSTANCE.with(|cell| {
+                    let mut slot = cell.borrow_mut();
+                    f(slot.get_or_insert_with(|| $init))
+                })
+            }
+
+            impl $crate::__private::Guest for __MmcpBackbone {
+                fn setup() -> ::core::result::Result<(), ::std::string::String> {
+                    __with(|b| $crate::Backbone::setup(b))
+                }
+                fn teardown() {
+                    __with(|b| $crate::Backbone::teardown(b))
+                }
+                fn capabilities() -> $crate::ModelSpec {
+                    __with(|b| $crate::Backbone::capabilities(b))
+                }
+                fn generate(
+                    request: $crate::GenerateRequest,
+                ) -> ::core::result::Result<$crate::MotionResult, $crate::ProtocolError> {
+                    __with(|b| $crate::Backbone::generate(b, &request))
+                }
+            }
+
+    $crate::bindings::__export_world!(__MmcpBackbone with_types_in $crate::bindings);
+        };
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings::exports::mmcp::backbone::backbone::Guest;
+    pub use wit_bindgen::rt;
+}

@@ -1,0 +1,232 @@
+//! The MMCP error envelope and the closed code → status table (mmcp.md §8).
+
+use hyper::StatusCode;
+use serde_json::{json, Map, Value};
+
+/// The closed set of MMCP error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    SchemaValidation,
+    UnknownModel,
+    RetargetingUnsupported,
+    UnsupportedConstraint,
+    UnsupportedSegment,
+    UnknownJoint,
+    InvalidSkeleton,
+    FrameOutOfRange,
+    InvalidOptions,
+    InvalidRequest,
+    VersionUnsupported,
+    Unauthorized,
+    Forbidden,
+    PayloadTooLarge,
+    RateLimited,
+    InternalError,
+    ResourceExhausted,
+    ModelUnavailable,
+    Timeout,
+    /// Routing only (D11): not an MMCP code, never raised by a backbone.
+    NotFound,
+    /// Routing only (D11).
+    MethodNotAllowed,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::SchemaValidation => "schema_validation",
+            ErrorCode::UnknownModel => "unknown_model",
+            ErrorCode::RetargetingUnsupported => "retargeting_unsupported",
+            ErrorCode::UnsupportedConstraint => "unsupported_constraint",
+            ErrorCode::UnsupportedSegment => "unsupported_segment",
+            ErrorCode::UnknownJoint => "unknown_joint",
+            ErrorCode::InvalidSkeleton => "invalid_skeleton",
+            ErrorCode::FrameOutOfRange => "frame_out_of_range",
+            ErrorCode::InvalidOptions => "invalid_options",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::VersionUnsupported => "version_unsupported",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::InternalError => "internal_error",
+            ErrorCode::ResourceExhausted => "resource_exhausted",
+            ErrorCode::ModelUnavailable => "model_unavailable",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::SchemaValidation => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::UnknownModel
+            | ErrorCode::RetargetingUnsupported
+            | ErrorCode::UnsupportedConstraint
+            | ErrorCode::UnsupportedSegment
+            | ErrorCode::UnknownJoint
+            | ErrorCode::InvalidSkeleton
+            | ErrorCode::FrameOutOfRange
+            | ErrorCode::InvalidOptions
+            | ErrorCode::InvalidRequest
+            | ErrorCode::VersionUnsupported => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ResourceExhausted | ErrorCode::ModelUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    /// Whether a client may retry after a delay (mmcp.md §8.4); such answers
+    /// carry `Retry-After`.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::RateLimited
+                | ErrorCode::ResourceExhausted
+                | ErrorCode::ModelUnavailable
+                | ErrorCode::Timeout
+        )
+    }
+}
+
+/// One protocol error: code, human message and a details object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            details: Map::new(),
+        }
+    }
+
+    /// Sets the details; `details` must be a JSON object (anything else is
+    /// dropped so the envelope's `details` stays an object).
+    pub fn with_details(mut self, details: Value) -> Self {
+        if let Value::Object(map) = details {
+            self.details = map;
+        }
+        self
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::InternalError, message)
+    }
+
+    pub fn invalid_options(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::InvalidOptions, message)
+    }
+
+    /// `{"error": {"code", "message", "details"}}`
+    pub fn envelope(&self) -> Value {
+        json!({
+            "error": {
+                "code": self.code.as_str(),
+                "message": self.message,
+                "details": Value::Object(self.details.clone()),
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Quotes a string as Python's `repr` does: the reference renders names in
+/// messages that way (`model 'nope' is not registered`).
+pub fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_table_matches_the_spec() {
+        use ErrorCode::*;
+        let table = [
+            (SchemaValidation, 422),
+            (UnknownModel, 400),
+            (RetargetingUnsupported, 400),
+            (UnsupportedConstraint, 400),
+            (UnsupportedSegment, 400),
+            (UnknownJoint, 400),
+            (InvalidSkeleton, 400),
+            (FrameOutOfRange, 400),
+            (InvalidOptions, 400),
+            (InvalidRequest, 400),
+            (VersionUnsupported, 400),
+            (Unauthorized, 401),
+            (Forbidden, 403),
+            (PayloadTooLarge, 413),
+            (RateLimited, 429),
+            (InternalError, 500),
+            (ResourceExhausted, 503),
+            (ModelUnavailable, 503),
+            (Timeout, 504),
+        ];
+        for (code, status) in table {
+            assert_eq!(code.status().as_u16(), status, "{}", code.as_str());
+        }
+    }
+
+    #[test]
+    fn envelope_always_has_an_object_details() {
+        let e = ApiError::new(ErrorCode::Timeout, "slow").with_details(json!(5));
+        assert_eq!(
+            e.envelope(),
+            json!({"error": {"code": "timeout", "message": "slow", "details": {}}})
+        );
+    }
+
+    #[test]
+    fn repr_quotes_like_python() {
+        assert_eq!(py_repr("nope"), "'nope'");
+        assert_eq!(py_repr("it's"), "\"it's\"");
+    }
+}

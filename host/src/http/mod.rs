@@ -1,0 +1,171 @@
+//! HTTP/1.1 on hyper + tokio: routing, responses and the accept loop.
+
+mod body;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::capabilities;
+use crate::error::{ApiError, ErrorCode};
+use crate::generate;
+use crate::registry::Registry;
+
+type Answer = Response<Full<Bytes>>;
+
+const JSON: &str = "application/json";
+const GLTF_JSON: &str = "model/gltf+json";
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Answer {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_str(content_type).expect("static content type"),
+    );
+    r
+}
+
+fn json(status: StatusCode, value: &Value) -> Answer {
+    respond(
+        status,
+        JSON,
+        serde_json::to_vec(value).expect("JSON values serialise"),
+    )
+}
+
+/// The envelope with the code's status; retryable codes carry `Retry-After`.
+pub fn error(e: &ApiError) -> Answer {
+    let mut r = json(e.code.status(), &e.envelope());
+    if e.code.retryable() {
+        r.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
+}
+
+fn method_not_allowed(allow: &'static str) -> Answer {
+    let mut r = error(&ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "Method Not Allowed",
+    ));
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+async fn route(req: Request<Incoming>, registry: &Registry) -> Answer {
+    match (req.uri().path(), req.method()) {
+        ("/capabilities", &Method::GET) => json(
+            StatusCode::OK,
+            &capabilities::document(registry.iter().map(|m| m.spec())),
+        ),
+        ("/capabilities", _) => method_not_allowed("GET"),
+        ("/generate", &Method::POST) => match post_generate(req, registry).await {
+            Ok(doc) => respond(
+                StatusCode::OK,
+                GLTF_JSON,
+                serde_json::to_vec(&doc).expect("documents serialise"),
+            ),
+            Err(e) => error(&e),
+        },
+        ("/generate", _) => method_not_allowed("POST"),
+        _ => error(&ApiError::new(ErrorCode::NotFound, "Not Found")),
+    }
+}
+
+async fn post_generate(req: Request<Incoming>, registry: &Registry) -> Result<Value, ApiError> {
+    let (parts, incoming) = req.into_parts();
+    let bytes = body::read_capped(&parts.headers, incoming, registry.global_body_cap()).await?;
+    let value = body::decode(&bytes)?;
+    generate::single(&value, bytes.len(), registry).await
+}
+
+/// Serves one request with a span and an `X-Request-ID`.
+async fn handle(req: Request<Incoming>, registry: Arc<Registry>) -> Result<Answer, Infallible> {
+    let id = format!("req-{:x}", NEXT_REQUEST.fetch_add(1, Ordering::Relaxed));
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        status = tracing::field::Empty,
+        ms = tracing::field::Empty,
+    );
+    async move {
+        let started = Instant::now();
+        let mut answer = route(req, &registry).await;
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            answer.headers_mut().insert("x-request-id", value);
+        }
+        let span = tracing::Span::current();
+        span.record("status", answer.status().as_u16());
+        span.record("ms", started.elapsed().as_secs_f64() * 1e3);
+        tracing::info!("answered");
+        Ok(answer)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Accepts connections until `shutdown` resolves, then lets in-flight
+/// requests finish (up to a grace period).
+pub async fn serve(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer): (_, SocketAddr) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let registry = registry.clone();
+                let service = service_fn(move |req| handle(req, registry.clone()));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; closing the remaining connections");
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! The `motionmcp-host` command: parses flags and wires the parts together.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use motionmcp_host::registry::Registry;
+use motionmcp_host::runtime::{ComponentCache, Runtime};
+use tokio::net::TcpListener;
+
+/// An MMCP 1.4 server that runs motion models as sandboxed WebAssembly components.
+#[derive(Parser)]
+#[command(name = "motionmcp-host", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve one or more backbone components over HTTP.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Backbone components (.wasm), registered under their model ids in this order.
+    #[arg(required = true, value_name = "MODEL.wasm")]
+    models: Vec<PathBuf>,
+
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    addr: SocketAddr,
+
+    /// Directory for compiled components [default: $XDG_CACHE_HOME/motionmcp-host]
+    #[arg(long, value_name = "DIR", env = "MOTIONMCP_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Compile every component afresh and keep nothing on disk.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache_dir.or_else(ComponentCache::default_dir)
+    };
+    let runtime = Runtime::new(ComponentCache::new(cache_dir))?;
+    let mut models = Vec::with_capacity(args.models.len());
+    // Registration order is the order given; setup runs in that order too.
+    for path in &args.models {
+        let model = runtime
+            .load(path)
+            .await
+            .with_context(|| format!("cannot serve {}", path.display()))?;
+        tracing::info!(model = %model.spec().id, component = %path.display(), "model ready");
+        models.push(model);
+    }
+    let registry = Arc::new(Registry::new(models)?);
+    let listener = TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let local = listener.local_addr()?;
+    // Tests and scripts read this line to find an ephemeral port.
+    println!("motionmcp-host listening on http://{local}");
+    tracing::info!(addr = %local, "listening");
+    motionmcp_host::http::serve(listener, registry.clone(), shutdown_signal()).await?;
+    for model in registry.iter() {
+        model.teardown().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
