@@ -154,12 +154,27 @@ impl Live {
             None => trap.to_string(),
         };
         let stderr = self.stderr.contents();
-        let said = String::from_utf8_lossy(&stderr);
-        match said.lines().rev().find(|l| !l.trim().is_empty()) {
-            Some(line) => format!("{cause}; the backbone said: {}", line.trim()),
+        match last_words(&String::from_utf8_lossy(&stderr)) {
+            Some(said) => format!("{cause}; the backbone said: {said}"),
             None => cause,
         }
     }
+}
+
+/// The message of the guest's last panic (the lines after "panicked at",
+/// without the backtrace hint), else its last line of stderr.
+fn last_words(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with"))
+        .collect();
+    let start = lines.iter().rposition(|l| l.contains("panicked at"));
+    let words = match start {
+        Some(i) if i + 1 < lines.len() => lines[i + 1..].join(" "),
+        _ => lines.last()?.to_string(),
+    };
+    Some(words.chars().take(500).collect())
 }
 
 /// One loaded model: its cached spec and its instance.

@@ -1,0 +1,296 @@
+//! Shared by the integration tests: build the components, start the real
+//! `motionmcp-host` binary on an ephemeral loopback port, speak HTTP/1.1 to it
+//! over a plain socket (so tests can also send what no client library would).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Builds every component once per test binary; returns `target/components/<name>.wasm`.
+pub fn component(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = Command::new("bash")
+            .arg(repo_root().join("scripts/build-components.sh"))
+            .current_dir(repo_root())
+            .stdout(Stdio::null())
+            .status()
+            .expect("running scripts/build-components.sh");
+        assert!(status.success(), "building the components failed");
+    });
+    let path = repo_root()
+        .join("target/components")
+        .join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    pub stderr_log: PathBuf,
+    _cache: tempdir::Dir,
+}
+
+mod tempdir {
+    use std::path::PathBuf;
+
+    /// A directory removed on drop.
+    pub struct Dir(pub PathBuf);
+
+    impl Dir {
+        pub fn new(tag: &str) -> Dir {
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir =
+                std::env::temp_dir().join(format!("mmcp-test-{tag}-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Dir(dir)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn host_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_motionmcp-host")
+}
+
+impl Server {
+    /// Serves the named components (built on demand).
+    pub fn start(models: &[&str]) -> Server {
+        let paths: Vec<PathBuf> = models.iter().map(|m| component(m)).collect();
+        Server::start_paths(&paths, &[])
+    }
+
+    pub fn start_paths(paths: &[PathBuf], extra: &[&str]) -> Server {
+        let cache = tempdir::Dir::new("cache");
+        let stderr_log = cache.0.join("stderr.log");
+        let mut command = Command::new(host_binary());
+        command
+            .arg("serve")
+            .args(paths)
+            .args(["--addr", "127.0.0.1:0"]);
+        if !extra.contains(&"--cache-dir") {
+            command.arg("--cache-dir").arg(&cache.0);
+        }
+        let mut child = command
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_log).unwrap())
+            .spawn()
+            .expect("starting motionmcp-host");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("motionmcp-host listening on http://")
+            .unwrap_or_else(|| {
+                let log = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+                panic!("server did not start: {line:?}\n{log}")
+            })
+            .to_string();
+        Server {
+            child,
+            addr,
+            stderr_log,
+            _cache: cache,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Sends raw bytes; returns the parsed answer.
+    pub fn raw(&self, request: &[u8]) -> Answer {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        stream.write_all(request).unwrap();
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes);
+        Answer::parse(&bytes)
+    }
+
+    pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Answer {
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        self.raw(&req)
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.request("GET", path, b"")
+    }
+
+    pub fn post(&self, body: &Value) -> Answer {
+        self.request("POST", "/generate", body.to_string().as_bytes())
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        unsafe_kill(self.child.id());
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+}
+
+fn unsafe_kill(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    fn parse(bytes: &[u8]) -> Answer {
+        let split = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(bytes)));
+        let head = String::from_utf8_lossy(&bytes[..split]).to_string();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let mut body = bytes[split + 4..].to_vec();
+        if headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+        {
+            body = dechunk(&body);
+        }
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Asserts an MMCP error envelope with this status and code; returns it.
+    pub fn error(&self, status: u16, code: &str) -> Value {
+        let body = self.json();
+        assert_eq!(self.status, status, "body: {body}");
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        let error = &body["error"];
+        assert_eq!(error["code"], code, "body: {body}");
+        assert!(error["message"].is_string(), "body: {body}");
+        assert!(error["details"].is_object(), "body: {body}");
+        assert_eq!(body.as_object().unwrap().len(), 1);
+        error.clone()
+    }
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(end) = body.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..end]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[end + 2..end + 2 + size]);
+        body = &body[end + 2 + size + 2..];
+    }
+}
+
+/// The null model's canonical skeleton.
+pub fn null_skeleton() -> Value {
+    let joint = |name: &str, parent: Value, t: [f64; 3]| json!({"name": name, "parent": parent, "rest_translation": t, "rest_rotation": [0, 0, 0, 1]});
+    json!({"joints": [
+        joint("Hips", Value::Null, [0.0, 0.95, 0.0]),
+        joint("Spine", json!("Hips"), [0.0, 0.5, 0.0]),
+        joint("Head", json!("Spine"), [0.0, 0.3, 0.0]),
+        joint("LeftFoot", json!("Hips"), [0.1, -0.95, 0.0]),
+        joint("RightFoot", json!("Hips"), [-0.1, -0.95, 0.0]),
+    ]})
+}
+
+/// The checklist's "valid request": null model, canonical skeleton, one
+/// 3-frame text segment.
+pub fn valid() -> Value {
+    json!({
+        "protocol_version": "1.4",
+        "model": "null",
+        "skeleton": null_skeleton(),
+        "segments": [{"type": "text", "prompt": "walk", "duration_frames": 3}],
+    })
+}
+
+/// `valid()` with top-level fields replaced.
+pub fn with(fields: Value) -> Value {
+    let mut body = valid();
+    for (k, v) in fields.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
