@@ -924,7 +924,12 @@ fn every_subcommand_has_help() {
 fn a_restart_loads_the_compiled_component_from_cache() {
     let null = component("null");
     let cache = std::env::temp_dir().join(format!("mmcp-cache-{}", std::process::id()));
-    let start = || Server::start_paths(&[null.clone()], &["--cache-dir", cache.to_str().unwrap()]);
+    let start = || {
+        Server::start_paths(
+            std::slice::from_ref(&null),
+            &["--cache-dir", cache.to_str().unwrap()],
+        )
+    };
     let first = start();
     assert!(first.stderr().contains("compiled component"));
     drop(first);

@@ -468,3 +468,321 @@ fn extension(motion: &Motion, ctx: &Context) -> Value {
     }
     Value::Object(ext)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::mmcp::backbone::types::{FootContact, JointKeyframes};
+    use crate::bindings::MotionResult;
+    use crate::request::Joint;
+
+    fn skeleton(joints: &[(&str, Option<&str>, [f64; 3])]) -> Skeleton {
+        Skeleton {
+            joints: joints
+                .iter()
+                .map(|&(name, parent, t)| Joint {
+                    name: name.into(),
+                    parent: parent.map(Into::into),
+                    rest_translation: t,
+                    rest_rotation: [0.0, 0.0, 0.0, 1.0],
+                    display_name: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn two_joints() -> Skeleton {
+        skeleton(&[
+            ("Hips", None, [0.0, 0.95, 0.0]),
+            ("Spine", Some("Hips"), [0.0, 0.5, 0.0]),
+        ])
+    }
+
+    fn result(b: u32, t: u32, j: usize, rotations: Vec<f32>, root: Vec<f32>) -> MotionResult {
+        assert_eq!(rotations.len(), b as usize * t as usize * j * 4);
+        MotionResult {
+            num_samples: b,
+            num_frames: t,
+            rotations,
+            root_translations: root,
+            translations: None,
+            keyframes: Vec::new(),
+            joint_names: None,
+            foot_contacts: Vec::new(),
+            chunk_boundaries: None,
+            canonical_to_request: Vec::new(),
+            trajectories: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn rest(b: u32, t: u32, j: usize, root: [f32; 3]) -> MotionResult {
+        let keys = (b * t) as usize;
+        result(
+            b,
+            t,
+            j,
+            [0.0, 0.0, 0.0, 1.0].repeat(keys * j),
+            root.repeat(keys),
+        )
+    }
+
+    fn encode_with(skel: &Skeleton, r: MotionResult, fps: f64, joint_translation: bool) -> Value {
+        let motion = Motion::check(r, skel).unwrap();
+        encode(
+            &motion,
+            &Context {
+                skeleton: skel,
+                model_id: "null",
+                fps,
+                joint_translation,
+            },
+        )
+    }
+
+    fn floats(doc: &Value, accessor: usize) -> Vec<f32> {
+        let uri = doc["buffers"][0]["uri"].as_str().unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(uri.split_once(',').unwrap().1)
+            .unwrap();
+        let view = &doc["bufferViews"][accessor];
+        let start = view["byteOffset"].as_u64().unwrap() as usize;
+        let len = view["byteLength"].as_u64().unwrap() as usize;
+        bytes[start..start + len]
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    /// gltf-output.md §10.1, the reference's complete 1608-byte answer.
+    #[test]
+    fn worked_example_10_1_is_byte_identical() {
+        let doc = encode_with(&two_joints(), rest(1, 3, 2, [0.0, 0.95, 0.0]), 30.0, false);
+        let expected = concat!(
+            r#"{"asset":{"version":"2.0","generator":"motionmcp"},"#,
+            r#""nodes":[{"name":"Hips","translation":[0.0,0.95,0.0],"rotation":[0.0,0.0,0.0,1.0],"children":[1]},{"name":"Spine","translation":[0.0,0.5,0.0],"rotation":[0.0,0.0,0.0,1.0]}],"#,
+            r#""scenes":[{"nodes":[0]}],"#,
+            r#""scene":0,"#,
+            r#""skins":[{"name":"skin","joints":[0,1]}],"#,
+            r#""animations":[{"name":"sample_0","channels":[{"sampler":0,"target":{"node":0,"path":"rotation"}},{"sampler":1,"target":{"node":1,"path":"rotation"}},{"sampler":2,"target":{"node":0,"path":"translation"}}],"samplers":[{"input":0,"output":1,"interpolation":"LINEAR"},{"input":0,"output":2,"interpolation":"LINEAR"},{"input":0,"output":3,"interpolation":"LINEAR"}]}],"#,
+            r#""accessors":[{"bufferView":0,"componentType":5126,"count":3,"type":"SCALAR","min":[0.0],"max":[0.06666667014360428]},{"bufferView":1,"componentType":5126,"count":3,"type":"VEC4"},{"bufferView":2,"componentType":5126,"count":3,"type":"VEC4"},{"bufferView":3,"componentType":5126,"count":3,"type":"VEC3"}],"#,
+            r#""bufferViews":[{"buffer":0,"byteOffset":0,"byteLength":12},{"buffer":0,"byteOffset":12,"byteLength":48},{"buffer":0,"byteOffset":60,"byteLength":48},{"buffer":0,"byteOffset":108,"byteLength":36}],"#,
+            r#""buffers":[{"byteLength":144,"uri":"data:application/octet-stream;base64,AAAAAImICD2JiIg9AAAAAAAAAAAAAAAAAACAPwAAAAAAAAAAAAAAAAAAgD8AAAAAAAAAAAAAAAAAAIA/AAAAAAAAAAAAAAAAAACAPwAAAAAAAAAAAAAAAAAAgD8AAAAAAAAAAAAAAAAAAIA/AAAAADMzcz8AAAAAAAAAADMzcz8AAAAAAAAAADMzcz8AAAAA"}],"#,
+            r#""extensionsUsed":["MMCP_motion"],"#,
+            r#""extensions":{"MMCP_motion":{"version":"1.4","model":"null","fps":30.0,"samples":[{"name":"sample_0","num_frames":3,"chunk_boundaries":[]}]}}}"#,
+        );
+        let body = serde_json::to_string(&doc).unwrap();
+        assert_eq!(body.len(), 1608);
+        assert_eq!(body, expected);
+    }
+
+    /// §10.2: a moving sample at 24 fps with foot contacts.
+    #[test]
+    fn worked_example_10_2_buffer_and_extension() {
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        let (c, n) = (0.923_879_5_f32, 0.382_683_43_f32);
+        let rotations = [
+            [0.0, 0.0, 0.0, 1.0],
+            [0.0, 0.0, 0.0, 1.0],
+            [0.0, 0.0, 0.0, 1.0],
+            [0.0, n, 0.0, c],
+            [0.0, 0.0, 0.0, 1.0],
+            [0.0, s, 0.0, s],
+        ]
+        .concat();
+        let root = [0.0, 0.95, 0.0, 0.0, 0.95, 0.05, 0.0, 0.95, 0.1].to_vec();
+        let mut r = result(1, 3, 2, rotations, root);
+        r.foot_contacts = vec![FootContact {
+            joint: "Hips".into(),
+            contacts: vec![true, true, false],
+        }];
+        let doc = encode_with(&two_joints(), r, 24.0, false);
+        assert_eq!(doc["accessors"][0]["max"], json!([0.0833333358168602]));
+        assert_eq!(
+            doc["buffers"][0]["uri"],
+            "data:application/octet-stream;base64,AAAAAKuqKj2rqqo9AAAAAAAAAAAAAAAAAACAPwAAAAAAAAAAAAAAAAAAgD8AAAAAAAAAAAAAAAAAAIA/AAAAAAAAAAAAAAAAAACAPwAAAAAV78M+AAAAAF6DbD8AAAAA8wQ1PwAAAADzBDU/AAAAADMzcz8AAAAAAAAAADMzcz/NzEw9AAAAADMzcz/NzMw9"
+        );
+        assert_eq!(
+            doc["extensions"]["MMCP_motion"],
+            json!({"version": "1.4", "model": "null", "fps": 24.0, "samples": [
+                {"name": "sample_0", "num_frames": 3, "chunk_boundaries": [], "foot_contacts": {"Hips": [true, true, false]}}]})
+        );
+    }
+
+    #[test]
+    fn accessors_views_and_buffer_are_consistent() {
+        let skel = two_joints();
+        let doc = encode_with(&skel, rest(2, 7, 2, [1.0, 2.0, 3.0]), 29.97, false);
+        let accessors = doc["accessors"].as_array().unwrap();
+        // clock + (2 rotations + root) per sample
+        assert_eq!(accessors.len(), 1 + 2 * 3);
+        let mut offset = 0;
+        for (i, a) in accessors.iter().enumerate() {
+            assert_eq!(a["bufferView"], i);
+            assert_eq!(a["componentType"], 5126);
+            assert_eq!(a["count"], 7);
+            let comps = match a["type"].as_str().unwrap() {
+                "SCALAR" => 1,
+                "VEC3" => 3,
+                _ => 4,
+            };
+            let view = &doc["bufferViews"][i];
+            assert_eq!(view["byteOffset"], offset);
+            assert_eq!(view["byteLength"], 7 * comps * 4);
+            offset += 7 * comps * 4;
+            // min/max on time accessors only
+            assert_eq!(a.get("min").is_some(), i == 0);
+        }
+        assert_eq!(doc["buffers"][0]["byteLength"], offset);
+        // Times are f32(i) / f32(fps), in single precision.
+        let times = floats(&doc, 0);
+        for (i, t) in times.iter().enumerate() {
+            assert_eq!(t.to_bits(), (i as f32 / 29.97f32).to_bits());
+        }
+        assert_eq!(accessors[0]["max"], json!([times[6] as f64]));
+        // Every rotation key is a unit quaternion.
+        for k in [1, 2, 4, 5] {
+            for q in floats(&doc, k).chunks(4) {
+                let norm: f32 = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+                assert!((norm - 1.0).abs() < 1e-6);
+            }
+        }
+        assert_eq!(floats(&doc, 6), [1.0, 2.0, 3.0].repeat(7));
+        assert_eq!(
+            doc["animations"][1]["samplers"][0],
+            json!({"input": 0, "output": 4, "interpolation": "LINEAR"})
+        );
+    }
+
+    /// §10.4: thinned channels share time accessors by key set; joint
+    /// translations that leave rest get channels after the root's.
+    #[test]
+    fn worked_example_10_4_layout() {
+        let skel = skeleton(&[
+            ("Hips", None, [0.0, 0.95, 0.0]),
+            ("Spine", Some("Hips"), [0.0, 0.5, 0.0]),
+            ("Head", Some("Spine"), [0.0, 0.3, 0.0]),
+            ("LeftFoot", Some("Hips"), [0.1, -0.95, 0.0]),
+            ("RightFoot", Some("Hips"), [-0.1, -0.95, 0.0]),
+        ]);
+        let (b, t, j) = (2, 5, 5);
+        let mut r = rest(b, t, j, [0.0, 0.95, 0.0]);
+        let mut translations = Vec::new();
+        for _ in 0..b {
+            for f in 0..t {
+                for joint in &skel.joints {
+                    let mut p = joint.rest_translation.map(|x| x as f32);
+                    if joint.name == "Head" {
+                        p[2] += 0.01 * f as f32;
+                    }
+                    translations.extend(p);
+                }
+            }
+        }
+        r.translations = Some(translations);
+        r.keyframes = vec![
+            JointKeyframes {
+                joint: 1,
+                rotation: Some(vec![0, 2, 2, 7]),
+                translation: None,
+            },
+            JointKeyframes {
+                joint: 0,
+                rotation: None,
+                translation: Some(vec![0, 1]),
+            },
+            JointKeyframes {
+                joint: 2,
+                rotation: None,
+                translation: Some(vec![0, 4]),
+            },
+        ];
+        let doc = encode_with(&skel, r, 30.0, true);
+        let layout = |anim: &Value| -> Vec<(u64, String, u64, u64)> {
+            anim["channels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(anim["samplers"].as_array().unwrap())
+                .map(|(c, s)| {
+                    (
+                        c["target"]["node"].as_u64().unwrap(),
+                        c["target"]["path"].as_str().unwrap().to_string(),
+                        s["input"].as_u64().unwrap(),
+                        s["output"].as_u64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let rot = |n: u64, i: u64, o: u64| (n, "rotation".to_string(), i, o);
+        let tr = |n: u64, i: u64, o: u64| (n, "translation".to_string(), i, o);
+        assert_eq!(
+            layout(&doc["animations"][0]),
+            vec![
+                rot(0, 0, 1),
+                rot(1, 3, 2),
+                rot(2, 0, 4),
+                rot(3, 0, 5),
+                rot(4, 0, 6),
+                tr(0, 8, 7),
+                tr(2, 10, 9)
+            ]
+        );
+        assert_eq!(
+            layout(&doc["animations"][1]),
+            vec![
+                rot(0, 0, 11),
+                rot(1, 3, 12),
+                rot(2, 0, 13),
+                rot(3, 0, 14),
+                rot(4, 0, 15),
+                tr(0, 8, 16),
+                tr(2, 10, 17)
+            ]
+        );
+        assert_eq!(floats(&doc, 3), [0.0, 2.0f32 / 30.0, 4.0f32 / 30.0]);
+        assert_eq!(doc["accessors"][2]["count"], 3);
+
+        // Without the capability, per-joint translations are dropped.
+        let doc = encode_with(
+            &skel,
+            {
+                let mut r = rest(1, 5, 5, [0.0, 0.95, 0.0]);
+                r.translations = Some(vec![9.0; 5 * 5 * 3]);
+                r
+            },
+            30.0,
+            false,
+        );
+        assert_eq!(
+            doc["animations"][0]["channels"].as_array().unwrap().len(),
+            6
+        );
+    }
+
+    #[test]
+    fn malformed_results_are_internal_errors() {
+        let skel = two_joints();
+        let mut short = rest(1, 3, 2, [0.0; 3]);
+        short.rotations.pop();
+        let mut nan = rest(1, 3, 2, [0.0; 3]);
+        nan.rotations[5] = f32::NAN;
+        let mut renamed = rest(1, 3, 2, [0.0; 3]);
+        renamed.joint_names = Some(vec!["Spine".into(), "Hips".into()]);
+        let mut contacts = rest(1, 3, 2, [0.0; 3]);
+        contacts.foot_contacts = vec![FootContact {
+            joint: "Hips".into(),
+            contacts: vec![true],
+        }];
+        for (r, needle) in [
+            (short, "rotations"),
+            (nan, "non-finite"),
+            (renamed, "joint_names"),
+            (contacts, "foot_contacts"),
+        ] {
+            let e = Motion::check(r, &skel).unwrap_err();
+            assert_eq!(e.code, crate::error::ErrorCode::InternalError);
+            assert!(e.message.contains(needle), "{}", e.message);
+        }
+    }
+}

@@ -368,7 +368,7 @@ fn motion_reference(obj: &Object, errs: &mut Errors) -> Option<MotionReference> 
     });
     let rotations = obj.required("rotations", errs).and_then(|v| {
         list(v, obj.field_loc("rotations"), 2, errs, |v, l, e| {
-            list(v, l, 0, e, |v, l, e| tuple::<4>(v, l, e))
+            list(v, l, 0, e, tuple::<4>)
         })
     });
     let root_positions = obj.required("root_positions", errs).and_then(|v| {
