@@ -4,7 +4,7 @@
 //! the error envelope. A backbone only describes itself ([`ModelSpec`]) and
 //! turns a validated [`GenerateRequest`] into a [`MotionResult`]:
 //!
-//! ```ignore
+//! ```
 //! use motionmcp_guest::{export_backbone, Backbone, GenerateRequest, ModelSpec,
 //!                       MotionResult, ProtocolError, Skeleton};
 //!
@@ -136,6 +136,11 @@ macro_rules! export_backbone {
         };
     };
 }
+
+/// The README's backbone example, compiled as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
 
 #[doc(hidden)]
 pub mod __private {
