@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use motionmcp_host::registry::Registry;
-use motionmcp_host::runtime::{ComponentCache, Runtime};
+use motionmcp_host::runtime::{ComponentCache, Limits, Runtime};
 use tokio::net::TcpListener;
 
 /// An MMCP 1.4 server that runs motion models as sandboxed WebAssembly components.
@@ -41,6 +41,48 @@ struct ServeArgs {
     /// Compile every component afresh and keep nothing on disk.
     #[arg(long, conflicts_with = "cache_dir")]
     no_cache: bool,
+
+    /// Instances per model: requests of one model that run at once [default: the core count]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    instances: Option<u32>,
+
+    /// Requests per model that may wait for an instance; more get 503 resource_exhausted
+    /// [default: 4 x instances]
+    #[arg(long, value_name = "N")]
+    queue: Option<u32>,
+
+    /// Wall-clock limit of one generate call, in seconds; past it the client gets 504 timeout
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0, value_parser = positive_seconds)]
+    timeout: f64,
+
+    /// Linear-memory limit of one instance, in MiB; past it the client gets 503 resource_exhausted
+    #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    memory_mb: u64,
+
+    /// Largest motion result a backbone may return, in MiB; larger is 500 internal_error
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    max_result_mb: u64,
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
+}
+
+impl ServeArgs {
+    fn limits(&self) -> Limits {
+        let defaults = Limits::default();
+        let instances = self.instances.map_or(defaults.instances, |n| n as usize);
+        Limits {
+            memory_bytes: (self.memory_mb << 20) as usize,
+            deadline: std::time::Duration::from_secs_f64(self.timeout),
+            result_bytes: (self.max_result_mb << 20) as usize,
+            instances,
+            queue: self.queue.map_or(4 * instances, |q| q as usize),
+        }
+    }
 }
 
 fn main() -> Result<()> {
@@ -64,9 +106,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let cache_dir = if args.no_cache {
         None
     } else {
-        args.cache_dir.or_else(ComponentCache::default_dir)
+        args.cache_dir.clone().or_else(ComponentCache::default_dir)
     };
-    let runtime = Runtime::new(ComponentCache::new(cache_dir))?;
+    let limits = args.limits();
+    tracing::info!(?limits, "backbone limits");
+    let runtime = Runtime::new(ComponentCache::new(cache_dir), limits, args.models.len())?;
     let mut models = Vec::with_capacity(args.models.len());
     // Registration order is the order given; setup runs in that order too.
     for path in &args.models {

@@ -1,34 +1,50 @@
 //! The wasmtime component host: compiles (or loads from cache) a backbone
 //! component, instantiates it with WASI granting nothing, and runs its
-//! exports off the HTTP workers.
+//! exports off the HTTP workers under the limits of [`Limits`].
+//!
+//! Each model keeps a pool of instances: a request borrows one, and an
+//! instance that trapped, ran out of time or memory is dropped rather than
+//! returned, so a broken instance never serves again. Fresh instances come
+//! from an `InstancePre` and the pooling allocator: microseconds, no compile.
 
 mod cache;
 pub mod convert;
+pub mod limits;
+mod stderr;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Context, Result};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub use cache::ComponentCache;
+pub use limits::Limits;
 
 use crate::bindings::mmcp::backbone::types as wit;
 use crate::bindings::{BackboneWorld, BackboneWorldPre, ModelSpec, MotionResult, WitErrorCode};
 use crate::error::{ApiError, ErrorCode};
+use limits::MemoryCap;
+use stderr::TailPipe;
+
+/// Bytes a result may carry beyond its float arrays (names, contacts, notes).
+const RESULT_SLACK: usize = 16 << 20;
 
 /// Most bytes of a guest's stderr kept, to name what a panic said.
-const STDERR_CAPACITY: usize = 64 * 1024;
+const STDERR_TAIL: usize = 16 * 1024;
 
 /// What a guest can reach: WASI with no preopens, environment, arguments,
-/// sockets or stdin; stderr goes to a bounded in-memory pipe.
+/// sockets or stdin (random and clocks are what WASI must give); stderr goes
+/// to a bounded in-memory tail. Plus the store's memory cap.
 pub struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
+    memory: MemoryCap,
 }
 
 impl WasiView for GuestState {
@@ -45,19 +61,43 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<GuestState>,
     cache: ComponentCache,
+    limits: Limits,
 }
 
 impl Runtime {
-    pub fn new(cache: ComponentCache) -> Result<Self> {
+    /// An engine sized for `models` models under `limits`.
+    pub fn new(cache: ComponentCache, limits: Limits, models: usize) -> Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
-        let engine = Engine::new(&config).map_err(|e| anyhow!(e))?;
+        config.epoch_interruption(true);
+        // Room for every model's instances, plus one replacement each.
+        let slots = (models * (limits.instances + 1)).max(1) as u32;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * 16)
+            .total_memories(slots * 4)
+            .total_tables(slots * 16)
+            .total_stacks(slots)
+            .max_memory_size(limits.memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(limits::EPOCH_TICK);
+                }
+            })?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow!(e))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Ok(Runtime {
             engine,
             linker,
             cache,
+            limits,
         })
     }
 
@@ -72,31 +112,35 @@ impl Runtime {
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| anyhow!(e))
+            .map_err(anyhow::Error::from)
             .with_context(|| {
                 format!(
-                    "{} imports something this host does not provide (backbones may import only WASI)",
-                    path.display()
-                )
+                "{} imports something this host does not provide (backbones may import only WASI)",
+                path.display()
+            )
             })?;
         let pre = BackboneWorldPre::new(pre)
-            .map_err(|e| anyhow!(e))
+            .map_err(anyhow::Error::from)
             .with_context(|| {
                 format!("{} does not export the mmcp:backbone world", path.display())
             })?;
-        let engine = self.engine.clone();
-        let mut live = Live::start(&engine, &pre).await?;
-        live.setup()
+        let limits = self.limits.clone();
+        let mut live = Live::start(&pre, &limits)
             .await
-            .with_context(|| format!("setup of {} failed", path.display()))?;
+            .with_context(|| format!("cannot instantiate {}", path.display()))?;
+        live.setup(&limits)
+            .await
+            .map_err(|e| anyhow!("setup of {} failed: {}", path.display(), e.message))?;
         let spec = live.capabilities().await?;
         crate::capabilities::check_spec(&spec)
             .map_err(|e| anyhow!("{} describes an invalid model: {e}", path.display()))?;
         Ok(Arc::new(Backbone {
-            engine,
             pre,
             spec,
-            live: tokio::sync::Mutex::new(Some(live)),
+            permits: Arc::new(Semaphore::new(limits.instances)),
+            waiting: AtomicUsize::new(0),
+            idle: Mutex::new(vec![live]),
+            limits,
         }))
     }
 }
@@ -105,24 +149,30 @@ impl Runtime {
 struct Live {
     store: Store<GuestState>,
     world: BackboneWorld,
-    stderr: MemoryOutputPipe,
+    stderr: TailPipe,
 }
 
 impl Live {
-    async fn start(engine: &Engine, pre: &BackboneWorldPre<GuestState>) -> Result<Live> {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+    async fn start(pre: &BackboneWorldPre<GuestState>, limits: &Limits) -> Result<Live> {
+        let stderr = TailPipe::new(STDERR_TAIL);
         let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
-        let mut store = Store::new(
-            engine,
-            GuestState {
-                wasi,
-                table: ResourceTable::new(),
+        let state = GuestState {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryCap {
+                cap: limits.memory_bytes,
+                exceeded: false,
             },
-        );
-        let world = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| anyhow!(e))?;
+        };
+        let mut store = Store::new(pre.engine(), state);
+        store.limiter(|s| &mut s.memory);
+        // Bounds what the host allocates while lifting a result, so an
+        // oversized one is refused before it is copied (slack for the
+        // smaller fields next to the float arrays).
+        store.set_hostcall_fuel(limits.result_bytes + RESULT_SLACK);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(limits::deadline_ticks(limits.deadline));
+        let world = pre.instantiate_async(&mut store).await?;
         Ok(Live {
             store,
             world,
@@ -130,35 +180,119 @@ impl Live {
         })
     }
 
-    async fn setup(&mut self) -> Result<()> {
+    /// Arms the deadline and clears the failure state before a call.
+    fn arm(&mut self, limits: &Limits) {
+        self.store
+            .set_epoch_deadline(limits::deadline_ticks(limits.deadline));
+        self.store.data_mut().memory.exceeded = false;
+        self.stderr.clear();
+    }
+
+    async fn setup(&mut self, limits: &Limits) -> Result<(), ApiError> {
+        self.arm(limits);
         let api = self.world.mmcp_backbone_backbone();
         match api.call_setup(&mut self.store).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(msg)) => Err(anyhow!("{msg}")),
-            Err(trap) => Err(anyhow!("{}", self.describe_trap(&trap))),
+            Ok(Err(msg)) => Err(ApiError::new(ErrorCode::ModelUnavailable, msg)),
+            Err(trap) => Err(self.failure(&trap, limits)),
         }
     }
 
     async fn capabilities(&mut self) -> Result<ModelSpec> {
         let api = self.world.mmcp_backbone_backbone();
-        api.call_capabilities(&mut self.store)
-            .await
-            .map_err(|trap| anyhow!("capabilities: {}", self.describe_trap(&trap)))
+        let spec = api.call_capabilities(&mut self.store).await;
+        spec.map_err(|trap| anyhow!("capabilities: {}", self.describe(&trap)))
     }
 
-    /// A one-line account of a trap, with the guest's last stderr line (a
-    /// Rust panic message lands there).
-    fn describe_trap(&self, trap: &wasmtime::Error) -> String {
-        let cause = match trap.downcast_ref::<wasmtime::Trap>() {
+    async fn generate(&mut self, request: &wit::GenerateRequest, limits: &Limits) -> Outcome {
+        self.arm(limits);
+        let api = self.world.mmcp_backbone_backbone();
+        match api.call_generate(&mut self.store, request).await {
+            Ok(Ok(result)) => match result_size(&result, limits) {
+                Ok(()) => Outcome::Done(Ok(result)),
+                Err(e) => Outcome::Done(Err(e)),
+            },
+            Ok(Err(error)) => Outcome::Done(Err(protocol_error(error))),
+            Err(trap) => Outcome::Broken(self.failure(&trap, limits)),
+        }
+    }
+
+    /// The envelope for a trap: out of time → 504, out of memory → 503,
+    /// anything else → 500 naming the cause (D9).
+    fn failure(&self, trap: &wasmtime::Error, limits: &Limits) -> ApiError {
+        if trap.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            return ApiError::new(
+                ErrorCode::Timeout,
+                format!(
+                    "the backbone ran past its {:.3}s deadline",
+                    limits.deadline.as_secs_f64()
+                ),
+            )
+            .with_details(json!({"deadline_seconds": limits.deadline.as_secs_f64()}));
+        }
+        if self.store.data().memory.exceeded {
+            return ApiError::new(
+                ErrorCode::ResourceExhausted,
+                format!(
+                    "the backbone needed more than its {} MiB memory limit",
+                    limits.memory_bytes >> 20
+                ),
+            )
+            .with_details(json!({"memory_limit_bytes": limits.memory_bytes}));
+        }
+        if format!("{trap:#}").contains("fuel allocated for hostcalls") {
+            return ApiError::internal(format!(
+                "backbone returned a result larger than the {} MiB limit",
+                limits.result_bytes >> 20
+            ));
+        }
+        ApiError::internal(format!("backbone failed: {}", self.describe(trap)))
+    }
+
+    /// A one-line account of a trap, with what the guest last said on stderr
+    /// (a Rust panic message lands there).
+    fn describe(&self, trap: &wasmtime::Error) -> String {
+        let cause = match trap.downcast_ref::<Trap>() {
+            Some(Trap::StackOverflow) => "stack overflow".to_string(),
             Some(t) => t.to_string(),
             None => trap.to_string(),
         };
-        let stderr = self.stderr.contents();
-        match last_words(&String::from_utf8_lossy(&stderr)) {
+        match last_words(&self.stderr.contents()) {
             Some(said) => format!("{cause}; the backbone said: {said}"),
             None => cause,
         }
     }
+
+    async fn teardown(&mut self, limits: &Limits) {
+        self.arm(limits);
+        let api = self.world.mmcp_backbone_backbone();
+        if let Err(trap) = api.call_teardown(&mut self.store).await {
+            tracing::warn!(error = %self.describe(&trap), "teardown trapped");
+        }
+    }
+}
+
+enum Outcome {
+    /// The call returned; the instance can serve again.
+    Done(Result<MotionResult, ApiError>),
+    /// The call trapped; the instance must be dropped.
+    Broken(ApiError),
+}
+
+/// Refuses results over the size cap (their float arrays, in bytes).
+fn result_size(result: &MotionResult, limits: &Limits) -> Result<(), ApiError> {
+    let floats = result.rotations.len()
+        + result.root_translations.len()
+        + result.translations.as_ref().map_or(0, Vec::len);
+    let bytes = floats * 4;
+    if bytes > limits.result_bytes {
+        return Err(ApiError::internal(format!(
+            "backbone returned a result larger than the {} MiB limit ({} MiB)",
+            limits.result_bytes >> 20,
+            bytes >> 20
+        )));
+    }
+    Ok(())
 }
 
 /// The message of the guest's last panic (the lines after "panicked at",
@@ -177,13 +311,26 @@ fn last_words(stderr: &str) -> Option<String> {
     Some(words.chars().take(500).collect())
 }
 
-/// One loaded model: its cached spec and its instance.
+/// One loaded model: its cached spec and its pool of instances.
 pub struct Backbone {
-    engine: Engine,
     pre: BackboneWorldPre<GuestState>,
     spec: ModelSpec,
-    /// `None` after a trap, until a fresh instance is set up.
-    live: tokio::sync::Mutex<Option<Live>>,
+    limits: Limits,
+    /// One permit per instance that may run at once.
+    permits: Arc<Semaphore>,
+    /// Requests waiting for a permit.
+    waiting: AtomicUsize,
+    /// Instances ready to serve.
+    idle: Mutex<Vec<Live>>,
+}
+
+/// Counts a request as waiting until dropped (also when the client leaves).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Backbone {
@@ -192,54 +339,90 @@ impl Backbone {
         &self.spec
     }
 
-    /// Runs `generate` on a blocking thread. A trap costs this request only:
-    /// the instance is dropped and a fresh one is set up for the next.
+    /// Waits for a free instance, or refuses when the queue is full.
+    async fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        if queued >= self.limits.queue {
+            return Err(ApiError::new(
+                ErrorCode::ResourceExhausted,
+                format!(
+                    "model {} is busy: {} requests running and {} waiting",
+                    self.spec.id, self.limits.instances, self.limits.queue
+                ),
+            )
+            .with_details(
+                json!({"instances": self.limits.instances, "queue": self.limits.queue}),
+            ));
+        }
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::ModelUnavailable, "the model is shutting down"))
+    }
+
+    /// Runs `generate` on a blocking thread under the model's limits. A trap
+    /// costs this request only: its instance is dropped, and a fresh one is
+    /// set up when next needed.
     pub async fn generate(
         self: &Arc<Self>,
         request: wit::GenerateRequest,
     ) -> Result<MotionResult, ApiError> {
+        let permit = self.admit().await?;
         let this = Arc::clone(self);
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || handle.block_on(this.generate_here(request)))
-            .await
-            .map_err(|e| ApiError::internal(format!("backbone call did not complete: {e}")))?
+        // The permit moves into the call: it is released when the guest is
+        // done, even if the client has gone away meanwhile.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            handle.block_on(this.generate_here(request))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("backbone call did not complete: {e}")))?
     }
 
     async fn generate_here(&self, request: wit::GenerateRequest) -> Result<MotionResult, ApiError> {
-        let mut slot = self.live.lock().await;
-        if slot.is_none() {
-            let mut live = Live::start(&self.engine, &self.pre)
-                .await
-                .map_err(|e| unavailable(&self.spec.id, &e))?;
-            live.setup()
-                .await
-                .map_err(|e| unavailable(&self.spec.id, &e))?;
-            *slot = Some(live);
-        }
-        let live = slot.as_mut().expect("instance set above");
-        let api = live.world.mmcp_backbone_backbone();
-        match api.call_generate(&mut live.store, &request).await {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(error)) => Err(protocol_error(error)),
-            Err(trap) => {
-                let why = live.describe_trap(&trap);
-                tracing::error!(model = %self.spec.id, error = %why, "backbone trapped; replacing its instance");
-                *slot = None;
-                Err(ApiError::internal(format!("backbone failed: {why}")))
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut live = match idle {
+            Some(live) => live,
+            None => self.fresh().await?,
+        };
+        match live.generate(&request, &self.limits).await {
+            Outcome::Done(result) => {
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(live);
+                result
+            }
+            Outcome::Broken(error) => {
+                tracing::error!(model = %self.spec.id, error = %error.message, "backbone instance failed; dropping it");
+                Err(error)
             }
         }
     }
 
-    /// Calls `teardown`; failures are logged, never fatal.
+    /// A new instance with `setup` run; the model is unavailable while that fails.
+    async fn fresh(&self) -> Result<Live, ApiError> {
+        let mut live = Live::start(&self.pre, &self.limits)
+            .await
+            .map_err(|e| unavailable(&self.spec.id, &e))?;
+        live.setup(&self.limits)
+            .await
+            .map_err(|e| unavailable(&self.spec.id, &anyhow!(e.message)))?;
+        Ok(live)
+    }
+
+    /// Calls `teardown` on every idle instance; failures are logged, never fatal.
     pub async fn teardown(&self) {
-        let mut slot = self.live.lock().await;
-        if let Some(live) = slot.as_mut() {
-            let api = live.world.mmcp_backbone_backbone();
-            if let Err(trap) = api.call_teardown(&mut live.store).await {
-                tracing::warn!(model = %self.spec.id, error = %live.describe_trap(&trap), "teardown trapped");
-            }
+        let instances = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        for mut live in instances {
+            live.teardown(&self.limits).await;
         }
-        *slot = None;
     }
 }
 

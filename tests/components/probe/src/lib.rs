@@ -8,6 +8,11 @@
 //! - `rename`: joint_names that differ from the request's
 //! - `extras`: foot contacts, chunk boundaries, a note and a trajectory
 //! - `count`: the root's x is the number of `generate` calls this instance saw
+//! - `loop`: never returns
+//! - `membomb`: allocates until something gives
+//! - `stack`: recurses until the stack overflows
+//! - `huge <MiB>`: a valid result of about that many MiB
+//! - `slow <ms>`: busy-waits that long, then the rest pose
 //! - anything else: the rest pose, as the null backbone
 //!
 //! Canonical skeleton: two joints, `Hips` and `Spine`.
@@ -79,6 +84,32 @@ impl Backbone for Probe {
                 ]);
                 result.canonical_to_request = vec![("Hips".into(), "Hips".into())];
             }
+            ["loop"] => loop {
+                std::hint::spin_loop();
+            },
+            ["membomb"] => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 16 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            ["stack"] => {
+                std::hint::black_box(recurse(1));
+            }
+            ["huge", mib] => {
+                let mib: usize = mib.parse().unwrap_or(300);
+                // T frames of J rotations: 16 bytes per key.
+                let frames = (mib << 20) / (16 * j as usize);
+                return MotionResult::rest_pose(1, frames as u32, j, root);
+            }
+            ["slow", ms] => {
+                let ms: u64 = ms.parse().unwrap_or(100);
+                let start = std::time::Instant::now();
+                while start.elapsed() < std::time::Duration::from_millis(ms) {
+                    std::hint::spin_loop();
+                }
+            }
             ["count"] => {
                 for k in 0..(b * t) as usize {
                     result.root_translations[k * 3] = self.calls as f32;
@@ -88,6 +119,14 @@ impl Backbone for Probe {
         }
         Ok(result)
     }
+}
+
+/// Recursion that overflows the wasm call stack (not Rust's shadow stack in
+/// linear memory: no locals live in memory). The addition after the call
+/// keeps it from becoming a loop.
+#[allow(unconditional_recursion)] // overflowing is the point
+fn recurse(depth: u64) -> u64 {
+    std::hint::black_box(depth) + recurse(depth + 1)
 }
 
 export_backbone!(Probe);

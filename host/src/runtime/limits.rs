@@ -1,0 +1,74 @@
+//! What one backbone request may consume, and the store-side enforcement:
+//! a linear-memory cap (a `ResourceLimiter`), a wall-clock deadline (epoch
+//! interruption), a result-size cap, and per-model concurrency.
+
+use std::time::Duration;
+
+/// Per-model limits, from `serve` flags.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest linear memory one instance may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock budget of one `generate` call (and of `setup`).
+    pub deadline: Duration,
+    /// Largest motion result, in bytes of its float arrays.
+    pub result_bytes: usize,
+    /// Instances per model: requests that run at once.
+    pub instances: usize,
+    /// Requests that may wait for an instance before more are refused.
+    pub queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Limits {
+            memory_bytes: 1 << 30,
+            deadline: Duration::from_secs(120),
+            result_bytes: 256 << 20,
+            instances: cores,
+            queue: 4 * cores,
+        }
+    }
+}
+
+/// How often the epoch advances; the deadline's resolution.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Epoch ticks for a deadline (at least one).
+pub fn deadline_ticks(deadline: Duration) -> u64 {
+    (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+/// Refuses memory growth past the cap and remembers that it did, so a trap
+/// that follows can be reported as exhaustion rather than a bug.
+pub struct MemoryCap {
+    pub cap: usize,
+    pub exceeded: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; a million is far beyond any
+        // real backbone and keeps a table bomb small.
+        Ok(desired <= 1_000_000)
+    }
+}
