@@ -12,7 +12,7 @@ use support::*;
 
 /// Pinned so a new upload cannot change what "compatible" means.
 const PACKAGES: [&str; 3] = [
-    "motionmcp-sdk==0.13.0",
+    "motionmcp-sdk[server]==0.13.0",
     "motionmcp-client-sdk==0.1.0",
     // The SDK's own client and glTF parser import numpy.
     "numpy<2",

@@ -26,6 +26,11 @@ use crate::registry::Registry;
 
 type Answer = Response<Full<Bytes>>;
 
+/// P5, exposed for the fuzz harness: strict JSON decoding of a body.
+pub fn decode_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    body::decode(bytes)
+}
+
 const JSON: &str = "application/json";
 const GLTF_JSON: &str = "model/gltf+json";
 
