@@ -760,18 +760,6 @@ fn c172_model_checks_run_in_order() {
 
 // ---- backbone failures (the probe component) ------------------------------
 
-fn probe_request(prompt: &str) -> Value {
-    json!({
-        "protocol_version": "1.4",
-        "model": "probe",
-        "skeleton": {"joints": [
-            {"name": "Hips", "parent": null, "rest_translation": [0, 0.95, 0], "rest_rotation": [0, 0, 0, 1]},
-            {"name": "Spine", "parent": "Hips", "rest_translation": [0, 0.5, 0], "rest_rotation": [0, 0, 0, 1]}
-        ]},
-        "segments": [{"type": "text", "prompt": prompt, "duration_frames": 3}],
-    })
-}
-
 #[test]
 fn c238_c279_backbone_protocol_errors_keep_their_code() {
     let s = Server::start(&["probe"]);
@@ -871,14 +859,7 @@ fn c266_c269_backbone_extras_reach_the_extension() {
 #[test]
 fn c292_duplicate_ids_refuse_to_start() {
     let null = component("null");
-    let out = std::process::Command::new(host_binary())
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-cache"])
-        .arg(&null)
-        .arg(&null)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("duplicate model id \"null\""));
+    assert!(refused(&[null.clone(), null]).contains("duplicate model id \"null\""));
 }
 
 #[test]
@@ -887,14 +868,9 @@ fn a_component_without_the_world_is_refused_at_load() {
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.wasm");
     std::fs::write(&bad, b"\0asm\x0d\0\x01\0").unwrap();
-    let out = std::process::Command::new(host_binary())
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-cache"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let stderr = refused(&[bad]);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot serve"));
+    assert!(stderr.contains("cannot serve"));
 }
 
 #[test]

@@ -10,15 +10,7 @@ use serde_json::{json, Value};
 use support::*;
 
 fn probe(prompt: &str) -> Value {
-    json!({
-        "protocol_version": "1.4",
-        "model": "probe",
-        "skeleton": {"joints": [
-            {"name": "Hips", "parent": null, "rest_translation": [0, 0.95, 0], "rest_rotation": [0, 0, 0, 1]},
-            {"name": "Spine", "parent": "Hips", "rest_translation": [0, 0.5, 0], "rest_rotation": [0, 0, 0, 1]}
-        ]},
-        "segments": [{"type": "text", "prompt": prompt, "duration_frames": 3}],
-    })
+    probe_request(prompt)
 }
 
 fn start(extra: &[&str]) -> Server {
@@ -118,26 +110,14 @@ fn a_huge_result_is_a_500_and_memory_comes_back() {
 
 #[test]
 fn a_panic_in_setup_refuses_to_start_with_the_reason() {
-    let out = std::process::Command::new(host_binary())
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-cache"])
-        .arg(component("setup-panic"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(&[component("setup-panic")]);
     assert!(stderr.contains("setup of"), "{stderr}");
     assert!(stderr.contains("weights.bin is corrupt"), "{stderr}");
 }
 
 #[test]
 fn an_import_the_host_does_not_provide_is_refused_at_load() {
-    let out = std::process::Command::new(host_binary())
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-cache"])
-        .arg(component("bad-import"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(&[component("bad-import")]);
     assert!(
         stderr.contains("imports something this host does not provide"),
         "{stderr}"

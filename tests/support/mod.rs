@@ -294,3 +294,28 @@ pub fn with(fields: Value) -> Value {
     }
     body
 }
+
+/// A request for the `probe` test component (two joints) with this prompt.
+pub fn probe_request(prompt: &str) -> Value {
+    json!({
+        "protocol_version": "1.4",
+        "model": "probe",
+        "skeleton": {"joints": [
+            {"name": "Hips", "parent": null, "rest_translation": [0, 0.95, 0], "rest_rotation": [0, 0, 0, 1]},
+            {"name": "Spine", "parent": "Hips", "rest_translation": [0, 0.5, 0], "rest_rotation": [0, 0, 0, 1]}
+        ]},
+        "segments": [{"type": "text", "prompt": prompt, "duration_frames": 3}],
+    })
+}
+
+/// Runs `serve` on these components, expecting it to refuse to start;
+/// returns what it printed on stderr.
+pub fn refused(components: &[PathBuf]) -> String {
+    let out = Command::new(host_binary())
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-cache"])
+        .args(components)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the server started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
