@@ -169,8 +169,8 @@ fn a_full_queue_is_a_503_with_retry_after() {
     let busy: Vec<_> = (0..2)
         .map(|_| {
             let addr = s.addr.clone();
-            let h = std::thread::spawn(move || post_to(&addr, &probe("slow 1500")).0);
-            std::thread::sleep(Duration::from_millis(200));
+            let h = std::thread::spawn(move || post_to(&addr, &probe("slow 3000")).0);
+            std::thread::sleep(Duration::from_millis(500));
             h
         })
         .collect();
@@ -188,8 +188,8 @@ fn a_full_queue_is_a_503_with_retry_after() {
 fn sigterm_lets_an_in_flight_request_finish() {
     let s = start(&[]);
     let addr = s.addr.clone();
-    let inflight = std::thread::spawn(move || post_to(&addr, &probe("slow 1500")));
-    std::thread::sleep(Duration::from_millis(400));
+    let inflight = std::thread::spawn(move || post_to(&addr, &probe("slow 2500")));
+    std::thread::sleep(Duration::from_millis(1000));
     let status = s.terminate();
     let (code, _) = inflight.join().unwrap();
     assert_eq!(code, 200);
