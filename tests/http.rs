@@ -929,3 +929,173 @@ fn sigterm_stops_the_server_cleanly() {
     let status = s.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+// ---- batches (mmcp.md §5) ----------------------------------------------------
+
+/// A batch item: `valid()` without its version, then `fields` on top.
+fn item(fields: Value) -> Value {
+    let mut v = valid();
+    v.as_object_mut().unwrap().remove("protocol_version");
+    for (k, f) in fields.as_object().unwrap() {
+        v[k] = f.clone();
+    }
+    v
+}
+
+fn batch(items: Vec<Value>) -> Value {
+    json!({"protocol_version": "1.4", "requests": items})
+}
+
+#[test]
+fn c210_c227_c229_batch_results_in_item_order() {
+    let s = Server::start(&["null"]);
+    let a = s.post(&batch(vec![
+        item(json!({})),
+        item(json!({"options": {"num_samples": 3}})),
+    ]));
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-type"), Some("application/json"));
+    let results = a.json()["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 2);
+    // C229: each item's document is the single answer.
+    assert_eq!(results[0]["gltf"], s.post(&valid()).json());
+    assert_eq!(
+        results[1]["gltf"]["animations"].as_array().unwrap().len(),
+        3
+    );
+    for r in &results {
+        assert_eq!(r.as_object().unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn c212_c218_batch_envelope_errors() {
+    let s = Server::start(&["null"]);
+    let e = s
+        .post(&json!({"requests": [item(json!({}))]}))
+        .error(422, "schema_validation");
+    assert_eq!(e["message"], "a batch needs a protocol_version");
+    assert_eq!(e["details"], json!({}));
+    s.post(&json!({"protocol_version": 1.4, "requests": []}))
+        .error(422, "schema_validation");
+    s.post(&json!({"protocol_version": "2.0", "requests": 5}))
+        .error(400, "version_unsupported");
+    s.post(&json!({"protocol_version": "abc", "requests": [item(json!({}))]}))
+        .error(400, "version_unsupported");
+    for requests in [json!([]), json!({}), json!(null), json!("x")] {
+        let e = s
+            .post(&json!({"protocol_version": "1.4", "requests": requests}))
+            .error(422, "schema_validation");
+        assert_eq!(e["message"], "requests must be a non-empty list");
+    }
+    let e = s
+        .post(&batch(vec![item(json!({})); 17]))
+        .error(400, "invalid_options");
+    assert_eq!(e["message"], "a batch holds at most 16 requests; got 17");
+    assert_eq!(e["details"], json!({"max_batch_size": 16, "requests": 17}));
+    // C218: a missing version beats too many items.
+    let e = s
+        .post(&json!({"requests": vec![item(json!({})); 17]}))
+        .error(422, "schema_validation");
+    assert_eq!(e["message"], "a batch needs a protocol_version");
+    assert_eq!(s.post(&batch(vec![item(json!({})); 16])).status, 200);
+}
+
+#[test]
+fn c211_c215_items_inherit_or_override_the_version() {
+    let s = Server::start(&["null"]);
+    let body = json!({"protocol_version": "1", "requests": [item(json!({})), item(json!({"protocol_version": "1.2"}))]});
+    let results = s.post(&body).json()["results"].clone();
+    assert_eq!(results[0]["error"]["code"], "schema_validation");
+    assert_eq!(
+        results[0]["error"]["details"]["errors"][0]["type"],
+        "string_pattern_mismatch"
+    );
+    assert!(results[1]["gltf"].is_object());
+}
+
+#[test]
+fn c219_c226_item_failures_stay_with_their_item() {
+    let s = Server::start(&["null"]);
+    let body = json!({"protocol_version": "1.4", "ignored": true, "requests": [
+        item(json!({})),
+        5,
+        item(json!({"model": "nope"})),
+        item(json!({"segments": [{"type": "pose", "prompt": "x"}]})),
+        item(json!({"protocol_version": "2.0"})),
+        {"requests": []},
+        item(json!({"bogus": 1})),
+        item(json!({"skeleton": {"joints": [
+            {"name": "A", "parent": null, "rest_translation": [0, 0, 0], "rest_rotation": [0, 0, 0, 1]},
+            {"name": "B", "parent": null, "rest_translation": [0, 0, 0], "rest_rotation": [0, 0, 0, 1]}]}})),
+        item(json!({})),
+    ]});
+    let a = s.post(&body);
+    assert_eq!(a.status, 200);
+    let results = a.json()["results"].clone();
+    let codes: Vec<Value> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error"]["code"].clone())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            Value::Null,
+            json!("schema_validation"),
+            json!("unknown_model"),
+            json!("unsupported_segment"),
+            json!("version_unsupported"),
+            json!("schema_validation"),
+            json!("schema_validation"),
+            json!("invalid_skeleton"),
+            Value::Null
+        ]
+    );
+    assert_eq!(
+        results[1]["error"]["message"],
+        "each request must be an object"
+    );
+    assert_eq!(results[1]["error"]["details"], json!({}));
+    assert!(results[0]["gltf"].is_object() && results[8]["gltf"].is_object());
+}
+
+#[test]
+fn c230_c231_backbone_failures_in_a_batch_are_item_errors() {
+    let s = Server::start(&["probe", "null"]);
+    let probe_item = |prompt: &str| {
+        let mut v = probe_request(prompt);
+        v.as_object_mut().unwrap().remove("protocol_version");
+        v
+    };
+    let body = batch(vec![
+        probe_item("raise resource_exhausted"),
+        item(json!({})),
+        probe_item("panic"),
+        probe_item("fine"),
+    ]);
+    let a = s.post(&body);
+    assert_eq!(a.status, 200);
+    let results = a.json()["results"].clone();
+    assert_eq!(
+        results[0]["error"],
+        json!({"code": "resource_exhausted", "message": "probe raised resource_exhausted", "details": {"q": 3}})
+    );
+    assert!(results[1]["gltf"].is_object());
+    assert_eq!(results[2]["error"]["code"], "internal_error");
+    assert!(results[3]["gltf"].is_object());
+}
+
+#[test]
+fn c290_items_are_measured_ascii_escaped() {
+    // With the probe's default 1 MiB cap nothing is refused; the size rule's
+    // arithmetic is covered by batch::item_size's unit tests, and here an
+    // item just under the cap in raw bytes passes.
+    let s = Server::start(&["null"]);
+    let long = "é".repeat(900);
+    let body = batch(vec![item(
+        json!({"segments": [{"type": "text", "prompt": long, "duration_frames": 3}]}),
+    )]);
+    assert!(s.post(&body).json()["results"][0]["gltf"].is_object());
+}

@@ -1,5 +1,5 @@
-//! `POST /generate` for one request: validation → backbone → result checks →
-//! glTF. Each step only looks forward.
+//! `POST /generate`: validation → backbone → result checks → glTF, for one
+//! request or for each item of a batch. Each step only looks forward.
 
 use std::time::Instant;
 
@@ -10,12 +10,18 @@ use crate::error::ApiError;
 use crate::gltf;
 use crate::motion::Motion;
 use crate::registry::Registry;
+use crate::request::GenerateRequest;
 use crate::runtime::convert;
 use crate::validate;
 
 /// Runs a decoded single request of `body_len` bytes to its glTF document.
 pub async fn single(body: &Value, body_len: usize, registry: &Registry) -> Result<Value, ApiError> {
     let req = validate::single(body, body_len, registry)?;
+    run(&req, registry).await
+}
+
+/// Runs a validated request through its model and encodes the answer.
+pub async fn run(req: &GenerateRequest, registry: &Registry) -> Result<Value, ApiError> {
     let backbone = registry
         .get(&req.model)
         .expect("validation looked the model up")
@@ -31,7 +37,7 @@ pub async fn single(body: &Value, body_len: usize, registry: &Registry) -> Resul
     async move {
         let spec = backbone.spec();
         let started = Instant::now();
-        let result = backbone.generate(convert::request(&req, spec.fps)).await;
+        let result = backbone.generate(convert::request(req, spec.fps)).await;
         tracing::Span::current().record("seconds", started.elapsed().as_secs_f64());
         let motion = Motion::check(result?, &req.skeleton)?;
         Ok(gltf::encode(

@@ -40,6 +40,15 @@ impl Registry {
         self.models.iter()
     }
 
+    /// B4: a batch holds at most the smallest model's `max_batch_size` items.
+    pub fn min_batch_size(&self) -> u64 {
+        self.models
+            .iter()
+            .map(|m| m.spec().limits.max_batch_size as u64)
+            .min()
+            .unwrap_or(0)
+    }
+
     /// P1: the body cap before parsing is the largest model cap.
     pub fn global_body_cap(&self) -> u64 {
         self.models

@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use crate::batch;
 use crate::capabilities;
 use crate::error::{ApiError, ErrorCode};
 use crate::generate;
@@ -85,11 +86,12 @@ async fn route(req: Request<Incoming>, registry: &Registry) -> Answer {
         ),
         ("/capabilities", _) => method_not_allowed("GET"),
         ("/generate", &Method::POST) => match post_generate(req, registry).await {
-            Ok(doc) => respond(
+            Ok(Generated::Single(doc)) => respond(
                 StatusCode::OK,
                 GLTF_JSON,
                 serde_json::to_vec(&doc).expect("documents serialise"),
             ),
+            Ok(Generated::Batch(results)) => json(StatusCode::OK, &results),
             Err(e) => error(&e),
         },
         ("/generate", _) => method_not_allowed("POST"),
@@ -97,11 +99,23 @@ async fn route(req: Request<Incoming>, registry: &Registry) -> Answer {
     }
 }
 
-async fn post_generate(req: Request<Incoming>, registry: &Registry) -> Result<Value, ApiError> {
+enum Generated {
+    /// A glTF document (`model/gltf+json`).
+    Single(Value),
+    /// `{"results": [...]}` (`application/json`).
+    Batch(Value),
+}
+
+async fn post_generate(req: Request<Incoming>, registry: &Registry) -> Result<Generated, ApiError> {
     let (parts, incoming) = req.into_parts();
     let bytes = body::read_capped(&parts.headers, incoming, registry.global_body_cap()).await?;
     let value = body::decode(&bytes)?;
-    generate::single(&value, bytes.len(), registry).await
+    if batch::is_batch(&value) {
+        return batch::run(&value, registry).await.map(Generated::Batch);
+    }
+    generate::single(&value, bytes.len(), registry)
+        .await
+        .map(Generated::Single)
 }
 
 /// Serves one request with a span and an `X-Request-ID`.
