@@ -212,3 +212,39 @@ fn post_to(addr: &str, body: &Value) -> (u16, Vec<u8>) {
     let status = String::from_utf8_lossy(&bytes[9..12]).parse().unwrap();
     (status, bytes)
 }
+
+fn note(s: &Server, prompt: &str) -> String {
+    let doc = s.post(&probe(prompt)).json();
+    doc["extensions"]["MMCP_motion"]["notes"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_backbone_sees_no_files_and_no_environment() {
+    let s = start(&[]);
+    for path in [
+        "/etc/passwd",
+        "/proc/self/environ",
+        "./Cargo.toml",
+        "/weights/w.txt",
+    ] {
+        let said = note(&s, &format!("read {path}"));
+        assert!(said.starts_with("error:"), "{path}: {said}");
+    }
+    assert_eq!(note(&s, "env"), "");
+}
+
+#[test]
+fn weights_grant_one_directory_read_only() {
+    let dir = std::env::temp_dir().join(format!("mmcp-weights-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("w.txt"), "layer0 0.5\n").unwrap();
+    let s = start(&["--weights", dir.to_str().unwrap()]);
+    assert_eq!(note(&s, "read /weights/w.txt"), "ok: layer0 0.5");
+    assert!(note(&s, "read /etc/passwd").starts_with("error:"));
+    assert!(note(&s, "read /weights/../../etc/passwd").starts_with("error:"));
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

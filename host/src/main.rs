@@ -59,6 +59,11 @@ struct ServeArgs {
     #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     memory_mb: u64,
 
+    /// Grant every backbone read-only access to DIR, mounted at /weights (the only
+    /// filesystem grant; nothing else on the host is visible)
+    #[arg(long, value_name = "DIR")]
+    weights: Option<PathBuf>,
+
     /// Largest motion result a backbone may return, in MiB; larger is 500 internal_error
     #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     max_result_mb: u64,
@@ -81,6 +86,7 @@ impl ServeArgs {
             result_bytes: (self.max_result_mb << 20) as usize,
             instances,
             queue: self.queue.map_or(4 * instances, |q| q as usize),
+            weights: self.weights.clone(),
         }
     }
 }

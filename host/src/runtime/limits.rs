@@ -17,6 +17,9 @@ pub struct Limits {
     pub instances: usize,
     /// Requests that may wait for an instance before more are refused.
     pub queue: usize,
+    /// The one filesystem grant: a directory the backbone may read, mounted
+    /// at `/weights` (`serve --weights DIR`).
+    pub weights: Option<std::path::PathBuf>,
 }
 
 impl Default for Limits {
@@ -28,6 +31,7 @@ impl Default for Limits {
             result_bytes: 256 << 20,
             instances: cores,
             queue: 4 * cores,
+            weights: None,
         }
     }
 }

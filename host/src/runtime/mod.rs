@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub use cache::ComponentCache;
 pub use limits::Limits;
@@ -32,15 +32,19 @@ use crate::error::{ApiError, ErrorCode};
 use limits::MemoryCap;
 use stderr::TailPipe;
 
+/// Where the `--weights` directory appears inside the guest.
+pub const WEIGHTS_MOUNT: &str = "/weights";
+
 /// Bytes a result may carry beyond its float arrays (names, contacts, notes).
 const RESULT_SLACK: usize = 16 << 20;
 
 /// Most bytes of a guest's stderr kept, to name what a panic said.
 const STDERR_TAIL: usize = 16 * 1024;
 
-/// What a guest can reach: WASI with no preopens, environment, arguments,
-/// sockets or stdin (random and clocks are what WASI must give); stderr goes
-/// to a bounded in-memory tail. Plus the store's memory cap.
+/// What a guest can reach: WASI with no environment, arguments, sockets or
+/// stdin, and no files but the `--weights` directory, read-only, when granted
+/// (random and clocks are what WASI must give); stderr goes to a bounded
+/// in-memory tail. Plus the store's memory cap.
 pub struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
@@ -155,7 +159,14 @@ struct Live {
 impl Live {
     async fn start(pre: &BackboneWorldPre<GuestState>, limits: &Limits) -> Result<Live> {
         let stderr = TailPipe::new(STDERR_TAIL);
-        let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stderr(stderr.clone());
+        if let Some(dir) = &limits.weights {
+            wasi.preopened_dir(dir, WEIGHTS_MOUNT, FsPerms::ReadOnly)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("cannot grant {}", dir.display()))?;
+        }
+        let wasi = wasi.build();
         let state = GuestState {
             wasi,
             table: ResourceTable::new(),

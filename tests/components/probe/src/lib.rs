@@ -13,6 +13,9 @@
 //! - `stack`: recurses until the stack overflows
 //! - `huge <MiB>`: a valid result of about that many MiB
 //! - `slow <ms>`: busy-waits that long, then the rest pose
+//! - `read <path>`: reads a file; its first line, or the error, comes back as
+//!   a note with code `read` (a probe of what the sandbox grants)
+//! - `env`: a note listing the environment variables it can see
 //! - anything else: the rest pose, as the null backbone
 //!
 //! Canonical skeleton: two joints, `Hips` and `Spine`.
@@ -109,6 +112,17 @@ impl Backbone for Probe {
                 while start.elapsed() < std::time::Duration::from_millis(ms) {
                     std::hint::spin_loop();
                 }
+            }
+            ["read", path] => {
+                let said = match std::fs::read_to_string(path) {
+                    Ok(text) => format!("ok: {}", text.lines().next().unwrap_or("")),
+                    Err(e) => format!("error: {e}"),
+                };
+                result = result.with_note("read", "info", &said);
+            }
+            ["env"] => {
+                let names: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                result = result.with_note("env", "info", &names.join(","));
             }
             ["count"] => {
                 for k in 0..(b * t) as usize {
