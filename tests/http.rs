@@ -51,9 +51,37 @@ fn c004_c005_wrong_methods_are_405_with_allow() {
 #[test]
 fn c006_unknown_paths_are_404_envelopes() {
     let s = Server::start(&["null"]);
-    for path in ["/nope", "/generate/jobs/x", "/capabilities/extra"] {
+    for path in [
+        "/nope",
+        "/generate/jobs/x",
+        "/capabilities/extra",
+        "/health/x",
+    ] {
         s.get(path).error(404, "not_found");
     }
+}
+
+#[test]
+fn trailing_slashes_redirect_like_the_reference() {
+    let s = Server::start(&["null"]);
+    let a = s.get("/capabilities/");
+    assert_eq!(a.status, 307);
+    assert_eq!(a.header("location"), Some("/capabilities"));
+}
+
+#[test]
+fn d10_health_lists_the_models() {
+    let s = Server::start(&["probe", "null"]);
+    let a = s.get("/health");
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        a.json(),
+        json!({"status": "ok", "models": ["probe", "null"]})
+    );
+    assert_eq!(
+        s.request("POST", "/health", b"").header("allow"),
+        Some("GET")
+    );
 }
 
 #[test]

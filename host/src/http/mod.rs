@@ -95,6 +95,18 @@ async fn route(req: Request<Incoming>, registry: &Registry) -> Answer {
             Err(e) => error(&e),
         },
         ("/generate", _) => method_not_allowed("POST"),
+        ("/health", &Method::GET) => json(StatusCode::OK, &health(registry)),
+        ("/health", _) => method_not_allowed("GET"),
+        // The reference redirects a trailing slash to the route without it.
+        (path @ ("/capabilities/" | "/generate/" | "/health/"), _) => {
+            let mut r = respond(StatusCode::TEMPORARY_REDIRECT, JSON, Vec::new());
+            let target = path.trim_end_matches('/');
+            r.headers_mut().insert(
+                hyper::header::LOCATION,
+                HeaderValue::from_str(target).expect("static path"),
+            );
+            r
+        }
         _ => error(&ApiError::new(ErrorCode::NotFound, "Not Found")),
     }
 }
@@ -104,6 +116,13 @@ enum Generated {
     Single(Value),
     /// `{"results": [...]}` (`application/json`).
     Batch(Value),
+}
+
+/// `GET /health` (mmcp.md §10.3): liveness and the hosted models. No
+/// `retargeting` key: none of the hosted models retargets on the server.
+fn health(registry: &Registry) -> Value {
+    let models: Vec<&str> = registry.iter().map(|m| m.spec().id.as_str()).collect();
+    serde_json::json!({"status": "ok", "models": models})
 }
 
 async fn post_generate(req: Request<Incoming>, registry: &Registry) -> Result<Generated, ApiError> {
