@@ -30,6 +30,8 @@ struct Row {
     p50_ms: f64,
     p99_ms: f64,
     errors: u64,
+    /// Non-200 answers by status.
+    statuses: std::collections::BTreeMap<u16, u64>,
     rss_mib: Option<(f64, f64, f64)>,
 }
 
@@ -109,11 +111,13 @@ async fn run(target: &Target, body: &[u8], connections: usize, seconds: f64) -> 
     };
     let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
     let errors = Arc::new(AtomicU64::new(0));
+    let statuses = Arc::new(Mutex::new(std::collections::BTreeMap::<u16, u64>::new()));
     let recording = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let (request, latencies, errors) = (request.clone(), latencies.clone(), errors.clone());
+        let statuses = statuses.clone();
         let (recording, stop, addr) = (recording.clone(), stop.clone(), target.addr.clone());
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
@@ -139,9 +143,10 @@ async fn run(target: &Target, body: &[u8], connections: usize, seconds: f64) -> 
                 match outcome {
                     Ok(200) if counted => mine.push(ms),
                     Ok(200) => {}
-                    Ok(_) => {
+                    Ok(status) => {
                         if counted {
                             errors.fetch_add(1, Ordering::Relaxed);
+                            *statuses.lock().unwrap().entry(status).or_default() += 1;
                         }
                     }
                     Err(_) => {
@@ -171,6 +176,7 @@ async fn run(target: &Target, body: &[u8], connections: usize, seconds: f64) -> 
         let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
     }
     let mut l = std::mem::take(&mut *latencies.lock().unwrap());
+    let statuses = std::mem::take(&mut *statuses.lock().unwrap());
     l.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         if l.is_empty() {
@@ -186,6 +192,7 @@ async fn run(target: &Target, body: &[u8], connections: usize, seconds: f64) -> 
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         errors: errors.load(Ordering::Relaxed),
+        statuses,
         rss_mib: (!rss.is_empty()).then(|| {
             (
                 rss[0],
@@ -273,6 +280,9 @@ fn main() {
             row.errors,
             rss
         );
+        if !row.statuses.is_empty() {
+            println!("{:<12} non-200 answers by status: {:?}", "", row.statuses);
+        }
         rows.push(row);
     }
     if let Some((first, rest)) = rows.split_first() {

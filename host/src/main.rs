@@ -47,7 +47,7 @@ struct ServeArgs {
     instances: Option<u32>,
 
     /// Requests per model that may wait for an instance; more get 503 resource_exhausted
-    /// [default: 4 x instances]
+    /// [default: 4 x instances, at least 64]
     #[arg(long, value_name = "N")]
     queue: Option<u32>,
 
@@ -85,7 +85,10 @@ impl ServeArgs {
             deadline: std::time::Duration::from_secs_f64(self.timeout),
             result_bytes: (self.max_result_mb << 20) as usize,
             instances,
-            queue: self.queue.map_or(4 * instances, |q| q as usize),
+            queue: self.queue.map_or(
+                motionmcp_host::runtime::limits::default_queue(instances),
+                |q| q as usize,
+            ),
             weights: self.weights.clone(),
         }
     }

@@ -30,10 +30,16 @@ impl Default for Limits {
             deadline: Duration::from_secs(120),
             result_bytes: 256 << 20,
             instances: cores,
-            queue: 4 * cores,
+            queue: default_queue(cores),
             weights: None,
         }
     }
+}
+
+/// Waiting requests hold only their parsed body, so a burst of clients
+/// should wait rather than be refused: at least 64, or 4 per instance.
+pub fn default_queue(instances: usize) -> usize {
+    (4 * instances).max(64)
 }
 
 /// How often the epoch advances; the deadline's resolution.
