@@ -248,3 +248,28 @@ fn weights_grant_one_directory_read_only() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_model_whose_setup_fails_after_a_trap_is_unavailable_until_it_recovers() {
+    let dir = std::env::temp_dir().join(format!("mmcp-recover-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = start(&["--weights", dir.to_str().unwrap(), "--instances", "1"]);
+    assert_eq!(s.post(&probe("fine")).status, 200);
+    // From now on a fresh instance's setup fails...
+    std::fs::write(dir.join("fail-setup"), "").unwrap();
+    s.post(&probe("panic")).error(500, "internal_error");
+    let a = s.post(&probe("fine"));
+    let e = a.error(503, "model_unavailable");
+    assert!(
+        e["message"].as_str().unwrap().contains("fail-setup exists"),
+        "{e}"
+    );
+    assert_eq!(a.header("retry-after"), Some("1"));
+    // ...other models are unaffected...
+    assert_eq!(s.post(&valid()).status, 200);
+    // ...and once setup can succeed again, so does the model.
+    std::fs::remove_file(dir.join("fail-setup")).unwrap();
+    assert_eq!(s.post(&probe("fine")).status, 200);
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -18,6 +18,9 @@
 //! - `env`: a note listing the environment variables it can see
 //! - anything else: the rest pose, as the null backbone
 //!
+//! `setup` fails while a file `/weights/fail-setup` exists (only visible with
+//! `serve --weights DIR`), so tests can make a fresh instance's setup fail.
+//!
 //! Canonical skeleton: two joints, `Hips` and `Spine`.
 
 use motionmcp_guest::{
@@ -48,6 +51,13 @@ fn code(name: &str) -> Option<ErrorCode> {
 }
 
 impl Backbone for Probe {
+    fn setup(&mut self) -> Result<(), String> {
+        if std::fs::metadata("/weights/fail-setup").is_ok() {
+            return Err("setup refused: /weights/fail-setup exists".into());
+        }
+        Ok(())
+    }
+
     fn capabilities(&self) -> ModelSpec {
         let skeleton = Skeleton::from_joints(&[
             ("Hips", None, [0.0, 0.95, 0.0]),
