@@ -108,6 +108,16 @@ fn c013_c032_null_capabilities_match_the_reference() {
 }
 
 #[test]
+fn c021_c023_derived_flags_ignore_the_backbone() {
+    let s = Server::start(&["probe"]);
+    let model = s.get("/capabilities").json()["models"][0].clone();
+    assert_eq!(model["supports_batch"], true);
+    assert_eq!(model["supports_motion_reference_mixed"], false);
+    // No trajectory analysis yet, so never claimed (gltf-output.md §7.2 b).
+    assert_eq!(model["supports_trajectory"], false);
+}
+
+#[test]
 fn c017_models_in_registration_order() {
     let s = Server::start(&["probe", "null"]);
     let caps = s.get("/capabilities").json();

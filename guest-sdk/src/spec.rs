@@ -27,6 +27,9 @@ impl ModelSpec {
             supports_loop: false,
             supports_keyframe_reduction: false,
             model_options: Vec::new(),
+            supports_motion_reference_mixed: false,
+            supports_batch: false,
+            supports_trajectory: false,
             supported_constraints: Vec::new(),
             supported_segments: strings(&DEFAULT_SEGMENTS),
             supported_guidance_types: strings(&GUIDANCE_TYPES),
@@ -146,6 +149,9 @@ mod tests {
         assert!(!s.supports_loop);
         assert!(!s.supports_keyframe_reduction);
         assert!(s.model_options.is_empty());
+        assert!(!s.supports_motion_reference_mixed);
+        assert!(!s.supports_batch);
+        assert!(!s.supports_trajectory);
         assert!(s.supported_constraints.is_empty());
         assert_eq!(s.supported_segments, ["text", "unconditioned"]);
         assert_eq!(

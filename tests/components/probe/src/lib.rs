@@ -63,7 +63,12 @@ impl Backbone for Probe {
             ("Hips", None, [0.0, 0.95, 0.0]),
             ("Spine", Some("Hips"), [0.0, 0.5, 0.0]),
         ]);
-        ModelSpec::new("probe", 30.0, skeleton).with_core_constraints()
+        let mut spec = ModelSpec::new("probe", 30.0, skeleton).with_core_constraints();
+        // Claims the host must override on the wire (C21–C23).
+        spec.supports_batch = false;
+        spec.supports_trajectory = true;
+        spec.supports_motion_reference_mixed = true;
+        spec
     }
 
     fn generate(&mut self, req: &GenerateRequest) -> Result<MotionResult, ProtocolError> {
