@@ -88,6 +88,9 @@ fn spec() -> ModelSpec {
                 values: Some(all(&["a", "b"])),
             },
         ],
+        supports_motion_reference_mixed: true,
+        supports_batch: true,
+        supports_trajectory: false,
         supported_constraints: all(&[
             "root_path",
             "effector_target",
