@@ -101,8 +101,9 @@ fn c007_content_type_is_not_checked() {
 fn c013_c032_null_capabilities_match_the_reference() {
     let s = Server::start(&["null"]);
     let a = s.get("/capabilities");
-    // mmcp.md §3.5, except supports_trajectory (not computed yet: gltf-output.md §7.2 option b).
-    let expected = r#"{"protocol_version":"1.4","rotation_format":"quaternion_xyzw","coordinate_system":"right_handed_y_up","units":"meters","response_formats":["gltf_2.0_json"],"models":[{"id":"null","fps":30.0,"canonical_skeleton":{"joints":[{"name":"Hips","parent":null,"rest_translation":[0.0,0.95,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"Spine","parent":"Hips","rest_translation":[0.0,0.5,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"Head","parent":"Spine","rest_translation":[0.0,0.3,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"LeftFoot","parent":"Hips","rest_translation":[0.1,-0.95,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"RightFoot","parent":"Hips","rest_translation":[-0.1,-0.95,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null}],"coordinate_system":"right_handed_y_up","units":"meters"},"supports_retargeting":false,"supports_joint_translation":false,"supports_async":false,"supports_segment_seed":false,"supports_loop":false,"supports_keyframe_reduction":false,"supports_motion_reference_mixed":false,"supports_batch":true,"supports_trajectory":false,"supported_constraints":["root_path","effector_target","pose_keyframe"],"supported_segments":["text","unconditioned"],"supported_guidance_types":["nocfg","regular","separated"],"predicted_contact_joints":[],"native_clip_seconds":10.0,"chunking":"none","recommended_max_duration_seconds":12.0,"limits":{"max_duration_seconds":30.0,"max_num_samples":16,"max_constraints_per_request":64,"max_prompt_length":1000,"max_request_bytes":1048576,"max_batch_size":16}}]}"#;
+    // mmcp.md §3.5, except supports_trajectory (not computed yet: gltf-output.md §7.2
+    // option b) and the GLB format (D10, C16).
+    let expected = r#"{"protocol_version":"1.4","rotation_format":"quaternion_xyzw","coordinate_system":"right_handed_y_up","units":"meters","response_formats":["gltf_2.0_json","gltf_2.0_binary"],"models":[{"id":"null","fps":30.0,"canonical_skeleton":{"joints":[{"name":"Hips","parent":null,"rest_translation":[0.0,0.95,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"Spine","parent":"Hips","rest_translation":[0.0,0.5,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"Head","parent":"Spine","rest_translation":[0.0,0.3,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"LeftFoot","parent":"Hips","rest_translation":[0.1,-0.95,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"RightFoot","parent":"Hips","rest_translation":[-0.1,-0.95,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null}],"coordinate_system":"right_handed_y_up","units":"meters"},"supports_retargeting":false,"supports_joint_translation":false,"supports_async":false,"supports_segment_seed":false,"supports_loop":false,"supports_keyframe_reduction":false,"supports_motion_reference_mixed":false,"supports_batch":true,"supports_trajectory":false,"supported_constraints":["root_path","effector_target","pose_keyframe"],"supported_segments":["text","unconditioned"],"supported_guidance_types":["nocfg","regular","separated"],"predicted_contact_joints":[],"native_clip_seconds":10.0,"chunking":"none","recommended_max_duration_seconds":12.0,"limits":{"max_duration_seconds":30.0,"max_num_samples":16,"max_constraints_per_request":64,"max_prompt_length":1000,"max_request_bytes":1048576,"max_batch_size":16}}]}"#;
     // Byte comparison: it checks key order (C13, C18) and float spelling (C30) too.
     assert_eq!(String::from_utf8(a.body).unwrap(), expected);
 }
@@ -216,6 +217,57 @@ fn c163_timing_sets_the_clock() {
     let doc = s.post(&with(json!({"timing": {"fps": 24}}))).json();
     assert_eq!(doc["extensions"]["MMCP_motion"]["fps"], json!(24.0));
     assert_eq!(doc["accessors"][0]["max"], json!([(2.0f32 / 24.0) as f64]));
+}
+
+fn post_accepting(s: &Server, accept: &str, body: &Value) -> Answer {
+    let body = body.to_string();
+    let req = format!(
+        "POST /generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAccept: {accept}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.raw(req.as_bytes())
+}
+
+#[test]
+fn d10_glb_on_accept_model_gltf_binary() {
+    let s = Server::start(&["null"]);
+    let body = with(json!({"options": {"num_samples": 2}}));
+    let json_doc = s.post(&body).json();
+    let a = post_accepting(&s, "model/gltf-binary", &body);
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-type"), Some("model/gltf-binary"));
+    let glb = &a.body;
+    let word = |at: usize| u32::from_le_bytes(glb[at..at + 4].try_into().unwrap()) as usize;
+    assert_eq!(&glb[0..4], b"glTF");
+    assert_eq!(word(4), 2);
+    assert_eq!(word(8), glb.len());
+    let json_len = word(12);
+    assert_eq!(&glb[16..20], b"JSON");
+    assert_eq!(json_len % 4, 0);
+    let chunk: Value = serde_json::from_slice(&glb[20..20 + json_len]).unwrap();
+    let bin_at = 20 + json_len;
+    let bin_len = word(bin_at);
+    assert_eq!(&glb[bin_at + 4..bin_at + 8], b"BIN\0");
+    assert_eq!(bin_at + 8 + bin_len, glb.len());
+    // The same document, with the buffer in the BIN chunk instead of a data URI.
+    let mut expected = json_doc.clone();
+    expected["buffers"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("uri");
+    assert_eq!(chunk, expected);
+    let uri = json_doc["buffers"][0]["uri"].as_str().unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(uri.split_once(',').unwrap().1)
+        .unwrap();
+    assert_eq!(&glb[bin_at + 8..bin_at + 8 + bytes.len()], &bytes[..]);
+    // JSON stays the default, q=0 refuses GLB, and errors are JSON envelopes.
+    let a = post_accepting(&s, "model/gltf+json, application/json", &body);
+    assert_eq!(a.header("content-type"), Some("model/gltf+json"));
+    let a = post_accepting(&s, "model/gltf-binary;q=0, model/gltf+json", &body);
+    assert_eq!(a.header("content-type"), Some("model/gltf+json"));
+    post_accepting(&s, "model/gltf-binary", &with(json!({"model": "nope"})))
+        .error(400, "unknown_model");
 }
 
 #[test]

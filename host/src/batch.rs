@@ -106,7 +106,7 @@ pub async fn run(body: &Value, registry: &Registry) -> Result<Value, ApiError> {
     for model in models {
         for (i, req) in valid.iter().filter(|(_, r)| r.model == model) {
             results[*i] = Some(match generate::run(req, registry).await {
-                Ok(doc) => json!({"gltf": doc}),
+                Ok(doc) => json!({"gltf": doc.into_json()}),
                 Err(e) => failure(&e),
             });
         }

@@ -15,7 +15,8 @@ pub fn document<'a>(specs: impl Iterator<Item = &'a ModelSpec>) -> Value {
         "rotation_format": "quaternion_xyzw",
         "coordinate_system": "right_handed_y_up",
         "units": "meters",
-        "response_formats": ["gltf_2.0_json"],
+        // GLB on `Accept: model/gltf-binary` (mmcp.md §10.2).
+        "response_formats": ["gltf_2.0_json", "gltf_2.0_binary"],
         "models": specs.map(model_entry).collect::<Vec<_>>(),
     })
 }

@@ -15,13 +15,17 @@ use crate::runtime::convert;
 use crate::validate;
 
 /// Runs a decoded single request of `body_len` bytes to its glTF document.
-pub async fn single(body: &Value, body_len: usize, registry: &Registry) -> Result<Value, ApiError> {
+pub async fn single(
+    body: &Value,
+    body_len: usize,
+    registry: &Registry,
+) -> Result<gltf::Document, ApiError> {
     let req = validate::single(body, body_len, registry)?;
     run(&req, registry).await
 }
 
 /// Runs a validated request through its model and encodes the answer.
-pub async fn run(req: &GenerateRequest, registry: &Registry) -> Result<Value, ApiError> {
+pub async fn run(req: &GenerateRequest, registry: &Registry) -> Result<gltf::Document, ApiError> {
     let backbone = registry
         .get(&req.model)
         .expect("validation looked the model up")
@@ -40,7 +44,7 @@ pub async fn run(req: &GenerateRequest, registry: &Registry) -> Result<Value, Ap
         let result = backbone.generate(convert::request(req, spec.fps)).await;
         tracing::Span::current().record("seconds", started.elapsed().as_secs_f64());
         let motion = Motion::check(result?, &req.skeleton)?;
-        Ok(gltf::encode(
+        Ok(gltf::build(
             &motion,
             &gltf::Context {
                 skeleton: &req.skeleton,

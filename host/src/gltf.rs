@@ -146,8 +146,60 @@ fn moves(track: &[[f32; 3]], rest: [f64; 3]) -> bool {
         .any(|p| (0..3).any(|k| (p[k] - rest[k]).abs() > 1e-6 + 1e-5 * rest[k].abs()))
 }
 
-/// Encodes a checked motion as the response document.
+/// An encoded answer: the glTF JSON and its one binary buffer, kept apart
+/// until the client's format is known.
+pub struct Document {
+    /// The document; `buffers[0]` has no `uri` yet.
+    json: Value,
+    bin: Vec<u8>,
+}
+
+impl Document {
+    /// The self-contained JSON glTF: the buffer embedded as a base64 data URI.
+    pub fn into_json(mut self) -> Value {
+        let uri = format!(
+            "data:application/octet-stream;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&self.bin)
+        );
+        if let Some(buffer) = self
+            .json
+            .pointer_mut("/buffers/0")
+            .and_then(Value::as_object_mut)
+        {
+            buffer.insert("uri".into(), json!(uri));
+        }
+        self.json
+    }
+
+    /// GLB (glTF 2.0 binary container): a 12-byte header, the JSON chunk
+    /// padded with spaces and the BIN chunk padded with zeros to 4 bytes.
+    pub fn into_glb(self) -> Vec<u8> {
+        let mut json_chunk = serde_json::to_vec(&self.json).expect("documents serialise");
+        json_chunk.resize(json_chunk.len().next_multiple_of(4), b' ');
+        let mut bin_chunk = self.bin;
+        bin_chunk.resize(bin_chunk.len().next_multiple_of(4), 0);
+        let total = 12 + 8 + json_chunk.len() + 8 + bin_chunk.len();
+        let mut glb = Vec::with_capacity(total);
+        glb.extend_from_slice(b"glTF");
+        glb.extend_from_slice(&2u32.to_le_bytes());
+        glb.extend_from_slice(&(total as u32).to_le_bytes());
+        glb.extend_from_slice(&(json_chunk.len() as u32).to_le_bytes());
+        glb.extend_from_slice(b"JSON");
+        glb.extend_from_slice(&json_chunk);
+        glb.extend_from_slice(&(bin_chunk.len() as u32).to_le_bytes());
+        glb.extend_from_slice(b"BIN\0");
+        glb.extend_from_slice(&bin_chunk);
+        glb
+    }
+}
+
+/// Encodes a checked motion as the response document (JSON glTF).
 pub fn encode(motion: &Motion, ctx: &Context) -> Value {
+    build(motion, ctx).into_json()
+}
+
+/// Encodes a checked motion, format still open.
+pub fn build(motion: &Motion, ctx: &Context) -> Document {
     let (b_count, t, j_count) = (
         motion.num_samples,
         motion.num_frames,
@@ -274,10 +326,6 @@ pub fn encode(motion: &Motion, ctx: &Context) -> Value {
         .collect();
 
     let byte_length = builder.bytes.len();
-    let uri = format!(
-        "data:application/octet-stream;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(&builder.bytes)
-    );
     let root = gj::Root {
         accessors: builder.accessors,
         animations,
@@ -292,7 +340,7 @@ pub fn encode(motion: &Motion, ctx: &Context) -> Value {
         buffers: vec![gj::Buffer {
             byte_length: gj::validation::USize64::from(byte_length),
             name: None,
-            uri: Some(uri),
+            uri: None,
             extensions: None,
             extras: Default::default(),
         }],
@@ -317,7 +365,10 @@ pub fn encode(motion: &Motion, ctx: &Context) -> Value {
         ..Default::default()
     };
     let value = serde_json::to_value(&root).expect("a glTF root always serialises");
-    layout(value, ctx, extension(motion, ctx))
+    Document {
+        json: layout(value, ctx, extension(motion, ctx)),
+        bin: builder.bytes,
+    }
 }
 
 /// Re-orders the top-level keys as the reference writes them (C243), writes

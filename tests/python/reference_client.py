@@ -75,4 +75,21 @@ try:
 except sdk_http.MmcpError as e:
     assert e.code == "version_unsupported", e.code
 
+# GLB answers (advertised in response_formats) read by the SDK's own GLB reader.
+import urllib.request
+from motionmcp.client.glb import glb_to_gltf
+
+assert "gltf_2.0_binary" in caps["response_formats"], caps["response_formats"]
+req = urllib.request.Request(
+    url.rstrip("/") + "/generate",
+    data=__import__("json").dumps(request).encode(),
+    headers={"Content-Type": "application/json", "Accept": "model/gltf-binary"},
+)
+with urllib.request.urlopen(req) as resp:
+    assert resp.headers.get("Content-Type") == "model/gltf-binary"
+    glb_doc = glb_to_gltf(resp.read())
+from_glb = sdk_parser.parse_gltf_samples(glb_doc)
+assert len(from_glb) == 2 and from_glb[0]["num_frames"] == 12
+assert np.allclose(from_glb[1]["local_rot_mats"], np.eye(3), atol=1e-6)
+
 print("reference clients: all checks passed")

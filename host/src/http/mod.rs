@@ -23,6 +23,7 @@ use crate::batch;
 use crate::capabilities;
 use crate::error::{ApiError, ErrorCode};
 use crate::generate;
+use crate::gltf;
 use crate::registry::Registry;
 
 type Answer = Response<Full<Bytes>>;
@@ -34,6 +35,7 @@ pub fn decode_body(bytes: &[u8]) -> Result<Value, ApiError> {
 
 const JSON: &str = "application/json";
 const GLTF_JSON: &str = "model/gltf+json";
+const GLTF_BINARY: &str = "model/gltf-binary";
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -86,11 +88,14 @@ async fn route(req: Request<Incoming>, registry: &Registry) -> Answer {
         ),
         ("/capabilities", _) => method_not_allowed("GET"),
         ("/generate", &Method::POST) => match post_generate(req, registry).await {
-            Ok(Generated::Single(doc)) => respond(
+            Ok(Generated::Single(doc, Format::Json)) => respond(
                 StatusCode::OK,
                 GLTF_JSON,
-                serde_json::to_vec(&doc).expect("documents serialise"),
+                serde_json::to_vec(&doc.into_json()).expect("documents serialise"),
             ),
+            Ok(Generated::Single(doc, Format::Binary)) => {
+                respond(StatusCode::OK, GLTF_BINARY, doc.into_glb())
+            }
             Ok(Generated::Batch(results)) => json(StatusCode::OK, &results),
             Err(e) => error(&e),
         },
@@ -111,9 +116,40 @@ async fn route(req: Request<Incoming>, registry: &Registry) -> Answer {
     }
 }
 
+/// How a single answer is written (mmcp.md §10.2).
+enum Format {
+    /// `model/gltf+json`, always available.
+    Json,
+    /// `model/gltf-binary`, when the request's `Accept` asks for it.
+    Binary,
+}
+
+impl Format {
+    fn from_accept(headers: &hyper::HeaderMap) -> Format {
+        let wants_glb = headers
+            .get_all(hyper::header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|item| {
+                let mut parts = item.split(';').map(str::trim);
+                let refused = parts.clone().skip(1).any(|p| p.replace(' ', "") == "q=0");
+                parts
+                    .next()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(GLTF_BINARY))
+                    && !refused
+            });
+        if wants_glb {
+            Format::Binary
+        } else {
+            Format::Json
+        }
+    }
+}
+
 enum Generated {
-    /// A glTF document (`model/gltf+json`).
-    Single(Value),
+    /// A glTF document in the format the client accepts.
+    Single(gltf::Document, Format),
     /// `{"results": [...]}` (`application/json`).
     Batch(Value),
 }
@@ -127,14 +163,14 @@ fn health(registry: &Registry) -> Value {
 
 async fn post_generate(req: Request<Incoming>, registry: &Registry) -> Result<Generated, ApiError> {
     let (parts, incoming) = req.into_parts();
+    let format = Format::from_accept(&parts.headers);
     let bytes = body::read_capped(&parts.headers, incoming, registry.global_body_cap()).await?;
     let value = body::decode(&bytes)?;
     if batch::is_batch(&value) {
         return batch::run(&value, registry).await.map(Generated::Batch);
     }
-    generate::single(&value, bytes.len(), registry)
-        .await
-        .map(Generated::Single)
+    let doc = generate::single(&value, bytes.len(), registry).await?;
+    Ok(Generated::Single(doc, format))
 }
 
 /// Serves one request with a span and an `X-Request-ID`.
