@@ -836,7 +836,7 @@ fn c172_model_checks_run_in_order() {
             json!({"constraints": [gh], "options": {"loop": true}}),
         ))
         .error(400, "invalid_options");
-    assert!(e["message"].as_str().unwrap().contains("loop"));
+    assert_mentions(&e, "loop");
     // constraint count before num_samples is moot here (16 allowed); count before prompt:
     let body = with(
         json!({"constraints": vec![rp; 65], "segments": [{"type": "text", "prompt": "a".repeat(1001), "duration_frames": 3}]}),
@@ -882,13 +882,7 @@ fn d9_a_panicking_backbone_costs_one_request() {
     let doc = s.post(&probe_request("count")).json();
     assert_eq!(floats(&doc, 3)[0], 1.0);
     let e = s.post(&probe_request("panic")).error(500, "internal_error");
-    assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .contains("probe was asked to panic"),
-        "{e}"
-    );
+    assert_mentions(&e, "probe was asked to panic");
     // The server lives on; other models are untouched...
     assert_eq!(s.post(&valid()).status, 200);
     // ...and the probe answers again from a fresh instance (its call count restarted).
@@ -905,10 +899,7 @@ fn d3_d9_malformed_results_are_500_naming_the_problem() {
         ("rename", "joint_names"),
     ] {
         let e = s.post(&probe_request(prompt)).error(500, "internal_error");
-        assert!(
-            e["message"].as_str().unwrap().contains(needle),
-            "{prompt}: {e}"
-        );
+        assert_mentions(&e, needle);
     }
     assert_eq!(s.post(&probe_request("fine")).status, 200);
 }

@@ -84,7 +84,7 @@ pub async fn run(body: &Value, registry: &Registry) -> Result<Value, ApiError> {
                 ErrorCode::SchemaValidation,
                 "each request must be an object",
             );
-            results[i] = Some(failure(&e));
+            results[i] = Some(e.envelope());
             continue;
         };
         // I2: the batch version under the item's own keys.
@@ -93,7 +93,7 @@ pub async fn run(body: &Value, registry: &Registry) -> Result<Value, ApiError> {
         merged.extend(fields.clone());
         match validate::single(&Value::Object(merged), item_size(item), registry) {
             Ok(req) => valid.push((i, req)),
-            Err(e) => results[i] = Some(failure(&e)),
+            Err(e) => results[i] = Some(e.envelope()),
         }
     }
     // I4: grouped by model, groups in order of first appearance.
@@ -107,7 +107,7 @@ pub async fn run(body: &Value, registry: &Registry) -> Result<Value, ApiError> {
         for (i, req) in valid.iter().filter(|(_, r)| r.model == model) {
             results[*i] = Some(match generate::run(req, registry).await {
                 Ok(doc) => json!({"gltf": doc.into_json()}),
-                Err(e) => failure(&e),
+                Err(e) => e.envelope(),
             });
         }
     }
@@ -116,10 +116,6 @@ pub async fn run(body: &Value, registry: &Registry) -> Result<Value, ApiError> {
         .map(|r| r.expect("every item answered"))
         .collect();
     Ok(json!({"results": results}))
-}
-
-fn failure(e: &ApiError) -> Value {
-    e.envelope()
 }
 
 #[cfg(test)]

@@ -224,9 +224,9 @@ pub fn build(motion: &Motion, ctx: &Context) -> Document {
                        path,
                        values: Vec<f32>,
                        kind,
-                       keys: Option<Vec<usize>>| {
+                       keys: Option<&[usize]>| {
             let output = builder.push(&values, kind, None);
-            let input = match &keys {
+            let input = match keys {
                 Some(keys) => builder.times(keys),
                 None => dense,
             };
@@ -236,7 +236,7 @@ pub fn build(motion: &Motion, ctx: &Context) -> Document {
 
         for j in 0..j_count {
             let keys = thinned(motion.keyframes(j).and_then(|k| k.rotation.as_ref()), t);
-            let frames = keys.clone().unwrap_or_else(|| all_frames.clone());
+            let frames = keys.as_deref().unwrap_or(&all_frames);
             let values = frames
                 .iter()
                 .flat_map(|&f| motion.rotation(b, f, j))
@@ -247,12 +247,12 @@ pub fn build(motion: &Motion, ctx: &Context) -> Document {
                 gj::animation::Property::Rotation,
                 values,
                 gj::accessor::Type::Vec4,
-                keys,
+                keys.as_deref(),
             );
         }
 
         let keys = thinned(motion.keyframes(0).and_then(|k| k.translation.as_ref()), t);
-        let frames = keys.clone().unwrap_or_else(|| all_frames.clone());
+        let frames = keys.as_deref().unwrap_or(&all_frames);
         let values = frames.iter().flat_map(|&f| motion.root(b, f)).collect();
         add(
             &mut builder,
@@ -260,7 +260,7 @@ pub fn build(motion: &Motion, ctx: &Context) -> Document {
             gj::animation::Property::Translation,
             values,
             gj::accessor::Type::Vec3,
-            keys,
+            keys.as_deref(),
         );
 
         if ctx.joint_translation && motion.translations.is_some() {
@@ -273,7 +273,7 @@ pub fn build(motion: &Motion, ctx: &Context) -> Document {
                     continue;
                 }
                 let keys = thinned(motion.keyframes(j).and_then(|k| k.translation.as_ref()), t);
-                let frames = keys.clone().unwrap_or_else(|| all_frames.clone());
+                let frames = keys.as_deref().unwrap_or(&all_frames);
                 let values = frames.iter().flat_map(|&f| track[f]).collect();
                 add(
                     &mut builder,
@@ -281,7 +281,7 @@ pub fn build(motion: &Motion, ctx: &Context) -> Document {
                     gj::animation::Property::Translation,
                     values,
                     gj::accessor::Type::Vec3,
-                    keys,
+                    keys.as_deref(),
                 );
             }
         }

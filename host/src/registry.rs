@@ -10,6 +10,9 @@ use crate::validate::Models;
 
 pub struct Registry {
     models: Vec<Arc<Backbone>>,
+    /// The `/capabilities` body: specs are read once after `setup` and never
+    /// change, so it is serialised once.
+    capabilities: bytes::Bytes,
 }
 
 impl Registry {
@@ -29,7 +32,17 @@ impl Registry {
                 );
             }
         }
-        Ok(Registry { models })
+        let document = crate::capabilities::document(models.iter().map(|m| m.spec()));
+        let capabilities = serde_json::to_vec(&document)?.into();
+        Ok(Registry {
+            models,
+            capabilities,
+        })
+    }
+
+    /// The serialised `/capabilities` document.
+    pub fn capabilities_json(&self) -> bytes::Bytes {
+        self.capabilities.clone()
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<Backbone>> {

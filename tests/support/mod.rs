@@ -159,14 +159,14 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        unsafe_kill(self.child.id());
+        sigterm(self.child.id());
         let status = self.child.wait().unwrap();
         std::mem::forget(self);
         status
     }
 }
 
-fn unsafe_kill(pid: u32) {
+fn sigterm(pid: u32) {
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())
@@ -318,4 +318,10 @@ pub fn refused(components: &[PathBuf]) -> String {
         .unwrap();
     assert!(!out.status.success(), "the server started");
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts that an error object's message contains `needle`.
+pub fn assert_mentions(error: &Value, needle: &str) {
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains(needle), "{needle:?} not in {error}");
 }

@@ -20,7 +20,6 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::batch;
-use crate::capabilities;
 use crate::error::{ApiError, ErrorCode};
 use crate::generate;
 use crate::gltf;
@@ -82,10 +81,12 @@ fn method_not_allowed(allow: &'static str) -> Answer {
 
 async fn route(req: Request<Incoming>, registry: &Registry) -> Answer {
     match (req.uri().path(), req.method()) {
-        ("/capabilities", &Method::GET) => json(
-            StatusCode::OK,
-            &capabilities::document(registry.iter().map(|m| m.spec())),
-        ),
+        ("/capabilities", &Method::GET) => {
+            let mut r = Response::new(Full::new(registry.capabilities_json()));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+            r
+        }
         ("/capabilities", _) => method_not_allowed("GET"),
         ("/generate", &Method::POST) => match post_generate(req, registry).await {
             Ok(Generated::Single(doc, Format::Json)) => respond(

@@ -424,7 +424,7 @@ impl Backbone {
             .map_err(|e| unavailable(&self.spec.id, &e))?;
         live.setup(&self.limits)
             .await
-            .map_err(|e| unavailable(&self.spec.id, &anyhow!(e.message)))?;
+            .map_err(|e| unavailable(&self.spec.id, &e.message))?;
         Ok(live)
     }
 
@@ -437,10 +437,10 @@ impl Backbone {
     }
 }
 
-fn unavailable(model: &str, e: &anyhow::Error) -> ApiError {
+fn unavailable(model: &str, why: &dyn std::fmt::Display) -> ApiError {
     ApiError::new(
         ErrorCode::ModelUnavailable,
-        format!("model {model} could not be restarted after a failure: {e:#}"),
+        format!("model {model} could not be restarted after a failure: {why:#}"),
     )
 }
 
