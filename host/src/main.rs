@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use motionmcp_host::registry::Registry;
-use motionmcp_host::runtime::{ComponentCache, Limits, Runtime};
+use motionmcp_host::runtime::{ComponentCache, Limits, Origin, Runtime};
 use tokio::net::TcpListener;
 
 /// An MMCP 1.4 server that runs motion models as sandboxed WebAssembly components.
@@ -22,6 +22,20 @@ struct Cli {
 enum Command {
     /// Serve one or more backbone components over HTTP.
     Serve(ServeArgs),
+    /// Print what a backbone component imports and exports, one per line,
+    /// without running it: what it could ask of the host, before trusting it.
+    Inspect(InspectArgs),
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// The backbone component (.wasm).
+    #[arg(value_name = "MODEL.wasm")]
+    model: PathBuf,
+
+    /// Directory for compiled components [default: $XDG_CACHE_HOME/motionmcp-host]
+    #[arg(long, value_name = "DIR", env = "MOTIONMCP_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -108,7 +122,24 @@ fn main() -> Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Inspect(args) => runtime.block_on(inspect(args)),
     }
+}
+
+async fn inspect(args: InspectArgs) -> Result<()> {
+    let cache = ComponentCache::new(args.cache_dir.or_else(ComponentCache::default_dir));
+    let runtime = Runtime::new(cache, Limits::default(), 1)?;
+    let interface = runtime
+        .interface(&args.model)
+        .await
+        .with_context(|| format!("cannot inspect {}", args.model.display()))?;
+    for name in &interface.imports {
+        println!("import {name}");
+    }
+    for name in &interface.exports {
+        println!("export {name}");
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
@@ -127,7 +158,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .load(path)
             .await
             .with_context(|| format!("cannot serve {}", path.display()))?;
-        tracing::info!(model = %model.spec().id, component = %path.display(), "model ready");
+        let report = model.load_report();
+        tracing::info!(
+            model = %model.spec().id,
+            component = %path.display(),
+            from_cache = report.origin == Origin::Cache,
+            compile_ms = report.compile.as_millis() as u64,
+            instantiate_ms = report.instantiate.as_millis() as u64,
+            setup_ms = report.setup.as_millis() as u64,
+            "model ready"
+        );
         models.push(model);
     }
     let registry = Arc::new(Registry::new(models)?);

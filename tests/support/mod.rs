@@ -38,11 +38,21 @@ pub fn component(name: &str) -> PathBuf {
     path
 }
 
+/// The null backbone in each guest language: same id, same answers.
+pub const NULLS: [&str; 3] = ["null", "null-py", "null-js"];
+
+/// A compiled-component cache shared by every test server, so a Python or
+/// JavaScript component is compiled once per run rather than per test.
+/// Entries are keyed by content and engine, and written atomically.
+pub fn shared_cache() -> PathBuf {
+    repo_root().join("target/test-cache")
+}
+
 pub struct Server {
     child: Child,
     pub addr: String,
     pub stderr_log: PathBuf,
-    _cache: tempdir::Dir,
+    _logs: tempdir::Dir,
 }
 
 mod tempdir {
@@ -81,15 +91,15 @@ impl Server {
     }
 
     pub fn start_paths(paths: &[PathBuf], extra: &[&str]) -> Server {
-        let cache = tempdir::Dir::new("cache");
-        let stderr_log = cache.0.join("stderr.log");
+        let logs = tempdir::Dir::new("logs");
+        let stderr_log = logs.0.join("stderr.log");
         let mut command = Command::new(host_binary());
         command
             .arg("serve")
             .args(paths)
             .args(["--addr", "127.0.0.1:0"]);
-        if !extra.contains(&"--cache-dir") {
-            command.arg("--cache-dir").arg(&cache.0);
+        if !extra.contains(&"--cache-dir") && !extra.contains(&"--no-cache") {
+            command.arg("--cache-dir").arg(shared_cache());
         }
         let mut child = command
             .args(extra)
@@ -114,7 +124,7 @@ impl Server {
             child,
             addr,
             stderr_log,
-            _cache: cache,
+            _logs: logs,
         }
     }
 
@@ -324,4 +334,53 @@ pub fn refused(components: &[PathBuf]) -> String {
 pub fn assert_mentions(error: &Value, needle: &str) {
     let message = error["message"].as_str().unwrap_or_default();
     assert!(message.contains(needle), "{needle:?} not in {error}");
+}
+
+// ---- the reference SDK, from PyPI ------------------------------------------
+
+/// Pinned so a new upload cannot change what "compatible" means.
+pub const PACKAGES: [&str; 3] = [
+    "motionmcp-sdk[server]==0.13.0",
+    "motionmcp-client-sdk==0.1.0",
+    // The SDK's own client and glTF parser import numpy.
+    "numpy<2",
+];
+
+/// `target/reference-venv`, created and filled on first use.
+pub fn venv_python() -> PathBuf {
+    // Tests of one binary run in parallel: one of them creates the venv.
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY.get_or_init(create_venv).clone()
+}
+
+fn create_venv() -> PathBuf {
+    let venv = repo_root().join("target/reference-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join(".installed");
+    if stamp.exists() {
+        return python;
+    }
+    let ok = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "python3 -m venv failed");
+    let ok = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(PACKAGES)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "pip install of the reference packages failed");
+    std::fs::write(&stamp, PACKAGES.join("\n")).unwrap();
+    python
 }

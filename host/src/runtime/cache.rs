@@ -14,6 +14,13 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
+/// Where a loaded component's native code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Compiled,
+    Cache,
+}
+
 /// Where compiled components live, or nowhere.
 #[derive(Debug, Clone)]
 pub struct ComponentCache {
@@ -44,8 +51,8 @@ impl ComponentCache {
         Some(dir.join(format!("{hex}-{:016x}.cwasm", engine_hash.finish())))
     }
 
-    /// Loads `path`, from the cache when a compiled copy exists.
-    pub fn load(&self, engine: &Engine, path: &Path) -> Result<Component> {
+    /// Loads `path`, from the cache when a compiled copy exists; says which.
+    pub fn load(&self, engine: &Engine, path: &Path) -> Result<(Component, Origin)> {
         let wasm = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let entry = self.entry(engine, &wasm);
         if let Some(entry) = entry.as_ref().filter(|e| e.exists()) {
@@ -55,7 +62,7 @@ impl ComponentCache {
             match unsafe { Component::deserialize_file(engine, entry) } {
                 Ok(component) => {
                     tracing::info!(component = %path.display(), cache = %entry.display(), "loaded compiled component from cache");
-                    return Ok(component);
+                    return Ok((component, Origin::Cache));
                 }
                 Err(e) => {
                     tracing::warn!(cache = %entry.display(), error = %e, "ignoring unusable cache entry")
@@ -74,7 +81,9 @@ impl ComponentCache {
             }
         }
         // SAFETY: these bytes were produced by `precompile_component` just now.
-        unsafe { Component::deserialize(engine, &compiled) }.map_err(anyhow::Error::from)
+        let component =
+            unsafe { Component::deserialize(engine, &compiled) }.map_err(anyhow::Error::from)?;
+        Ok((component, Origin::Compiled))
     }
 }
 

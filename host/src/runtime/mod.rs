@@ -15,15 +15,16 @@ mod stderr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-pub use cache::ComponentCache;
+pub use cache::{ComponentCache, Origin};
 pub use limits::Limits;
 
 use crate::bindings::mmcp::backbone::types as wit;
@@ -108,11 +109,10 @@ impl Runtime {
     /// Compiles (or loads) the component at `path`, instantiates it, runs
     /// `setup` and reads and checks its capabilities.
     pub async fn load(&self, path: &Path) -> Result<Arc<Backbone>> {
-        let engine = self.engine.clone();
-        let cache = self.cache.clone();
-        let owned = path.to_owned();
-        // Compilation takes seconds of CPU: keep it off the async workers.
-        let component = tokio::task::spawn_blocking(move || cache.load(&engine, &owned)).await??;
+        let started = Instant::now();
+        let component = self.compile(path).await?;
+        let compiled = started.elapsed();
+        let (component, origin) = component;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -129,13 +129,17 @@ impl Runtime {
                 format!("{} does not export the mmcp:backbone world", path.display())
             })?;
         let limits = self.limits.clone();
+        let started = Instant::now();
         let mut live = Live::start(&pre, &limits)
             .await
             .with_context(|| format!("cannot instantiate {}", path.display()))?;
+        let instantiated = started.elapsed();
+        let started = Instant::now();
         live.setup(&limits)
             .await
             .map_err(|e| anyhow!("setup of {} failed: {}", path.display(), e.message))?;
         let spec = live.capabilities().await?;
+        let setup = started.elapsed();
         crate::capabilities::check_spec(&spec)
             .map_err(|e| anyhow!("{} describes an invalid model: {e}", path.display()))?;
         Ok(Arc::new(Backbone {
@@ -145,8 +149,61 @@ impl Runtime {
             waiting: AtomicUsize::new(0),
             idle: Mutex::new(vec![live]),
             limits,
+            report: LoadReport {
+                origin,
+                compile: compiled,
+                instantiate: instantiated,
+                setup,
+            },
         }))
     }
+
+    /// The component's native code, compiled or from the cache. Compilation
+    /// takes seconds of CPU: it runs off the async workers.
+    async fn compile(&self, path: &Path) -> Result<(Component, Origin)> {
+        let engine = self.engine.clone();
+        let cache = self.cache.clone();
+        let owned = path.to_owned();
+        tokio::task::spawn_blocking(move || cache.load(&engine, &owned)).await?
+    }
+
+    /// What the component at `path` imports and exports, by name, as the
+    /// host sees them: for deciding whether to trust a model before serving it.
+    pub async fn interface(&self, path: &Path) -> Result<ComponentInterface> {
+        let (component, _) = self.compile(path).await?;
+        let ty = component.component_type();
+        let mut imports: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        let mut exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        imports.sort();
+        exports.sort();
+        Ok(ComponentInterface { imports, exports })
+    }
+}
+
+/// A component's imported and exported interface names, sorted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentInterface {
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+/// How long a model took to become ready, by phase.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadReport {
+    /// Whether the native code was compiled now or read from the cache.
+    pub origin: Origin,
+    /// Compiling, or reading the cached native code.
+    pub compile: Duration,
+    /// Instantiating the first instance.
+    pub instantiate: Duration,
+    /// Running `setup` and reading the capabilities.
+    pub setup: Duration,
 }
 
 /// An instantiated component and its store.
@@ -333,6 +390,7 @@ pub struct Backbone {
     waiting: AtomicUsize,
     /// Instances ready to serve.
     idle: Mutex<Vec<Live>>,
+    report: LoadReport,
 }
 
 /// Counts a request as waiting until dropped (also when the client leaves).
@@ -348,6 +406,11 @@ impl Backbone {
     /// The spec read after `setup`.
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+
+    /// How long loading took, by phase.
+    pub fn load_report(&self) -> LoadReport {
+        self.report
     }
 
     /// Waits for a free instance, or refuses when the queue is full.

@@ -1,0 +1,31 @@
+// Write an MMCP backbone in JavaScript and serve it with motionmcp-host.
+//
+// The contract is the reference Python SDK's in JavaScript idioms: extend
+// `Backbone` (or write any object with the same methods), return a
+// `ModelSpec` from `capabilities()` and a `MotionResult` from
+// `generate(request)`, throw `ProtocolError` (or a typed constructor) for
+// protocol failures, and export the result of `exportBackbone`:
+//
+//     export const backbone = exportBackbone(new MyBackbone());
+
+export * from "./errors.js";
+export * from "./spec.js";
+export { GenerateRequest } from "./request.js";
+export { MotionResult } from "./result.js";
+export { exportBackbone } from "./export.js";
+
+/**
+ * Optional base class. `generate` must be synchronous: a component has
+ * nothing to wait on. Anything thrown other than a `ProtocolError` becomes
+ * `500 internal_error` for that request; the component keeps serving.
+ */
+export class Backbone {
+  setup() {}
+  teardown() {}
+  capabilities() {
+    throw new Error(`${this.constructor.name} must implement capabilities()`);
+  }
+  generate() {
+    throw new Error(`${this.constructor.name} must implement generate(request)`);
+  }
+}

@@ -1,0 +1,111 @@
+"""Write an MMCP backbone in Python and serve it with motionmcp-host.
+
+The names, defaults and helpers are the reference Python SDK's
+(motionmcp-sdk 0.13.0): subclass ``Backbone``, return a ``ModelSpec`` from
+``capabilities()`` and a ``MotionResult`` from ``generate(request)``, raise
+``ProtocolError`` (or a typed constructor) for protocol failures, then call
+``export(MyBackbone)`` at the end of the module componentize-py builds.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from ._export import export
+from .errors import (
+    STATUS_FOR,
+    ProtocolError,
+    frame_out_of_range,
+    retargeting_unsupported,
+    unknown_joint,
+    unknown_model,
+    unsupported_constraint,
+    unsupported_segment,
+    version_unsupported,
+)
+from .request import (
+    EffectorTargetConstraint,
+    GenerateRequest,
+    GroundHeightConstraint,
+    Guidance,
+    MotionReferenceSegment,
+    Options,
+    PoseKeyframeConstraint,
+    PoseSegment,
+    RootPathConstraint,
+    TextSegment,
+    Timing,
+    UnconditionedSegment,
+    VideoReferenceSegment,
+    VideoSource,
+)
+from .result import MotionResult
+from .spec import (
+    SUPPORTED_CONSTRAINTS,
+    SUPPORTED_GUIDANCE_TYPES,
+    SUPPORTED_SEGMENTS,
+    Joint,
+    Limits,
+    ModelOption,
+    ModelSpec,
+    Skeleton,
+)
+
+
+class Backbone(abc.ABC):
+    """What a model implements. ``generate`` may be ``def`` or ``async def``.
+    Any exception other than ``ProtocolError`` becomes ``500 internal_error``
+    for that request; the component keeps serving."""
+
+    @abc.abstractmethod
+    def capabilities(self) -> ModelSpec:
+        """The model's ``/capabilities`` entry; called once, after ``setup``."""
+
+    @abc.abstractmethod
+    def generate(self, request: GenerateRequest) -> Any:
+        """One validated request -> ``MotionResult``."""
+
+    def setup(self) -> None:
+        """Called once before any request; an exception aborts start-up."""
+
+    def teardown(self) -> None:
+        """Called once at shutdown."""
+
+
+__all__ = [
+    "Backbone",
+    "EffectorTargetConstraint",
+    "GenerateRequest",
+    "GroundHeightConstraint",
+    "Guidance",
+    "Joint",
+    "Limits",
+    "ModelOption",
+    "ModelSpec",
+    "MotionReferenceSegment",
+    "MotionResult",
+    "Options",
+    "PoseKeyframeConstraint",
+    "PoseSegment",
+    "ProtocolError",
+    "RootPathConstraint",
+    "STATUS_FOR",
+    "SUPPORTED_CONSTRAINTS",
+    "SUPPORTED_GUIDANCE_TYPES",
+    "SUPPORTED_SEGMENTS",
+    "Skeleton",
+    "TextSegment",
+    "Timing",
+    "UnconditionedSegment",
+    "VideoReferenceSegment",
+    "VideoSource",
+    "export",
+    "frame_out_of_range",
+    "retargeting_unsupported",
+    "unknown_joint",
+    "unknown_model",
+    "unsupported_constraint",
+    "unsupported_segment",
+    "version_unsupported",
+]
