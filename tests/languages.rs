@@ -365,3 +365,75 @@ fn a_restart_loads_python_and_javascript_components_from_the_cache() {
     drop(js);
     let _ = std::fs::remove_dir_all(&cache);
 }
+
+// ---- the README's examples -----------------------------------------------------
+
+/// The first fenced block of `lang` after `heading` in the README.
+fn readme_block(heading: &str, lang: &str) -> String {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = &readme[readme.find(heading).expect(heading)..];
+    let fence = format!("```{lang}\n");
+    let start = section.find(&fence).expect(&fence) + fence.len();
+    section[start..start + section[start..].find("```").unwrap()].to_owned()
+}
+
+/// Builds a README example with scripts/componentize.sh. The directory sits
+/// two levels below the repository root, as in `components/`, so the
+/// JavaScript example's `../../guest-sdk` import resolves.
+fn build_example(dir: &str, file: &str, source: &str) -> std::path::PathBuf {
+    component("null"); // installs the build tools on a fresh machine
+    let dir = repo_root().join("target").join(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(file), source).unwrap();
+    let out = dir.join("example.wasm");
+    let status = Command::new("bash")
+        .arg(repo_root().join("scripts/componentize.sh"))
+        .arg(&dir)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "building {}", dir.display());
+    out
+}
+
+#[test]
+fn the_readme_examples_build_and_serve() {
+    let py = build_example(
+        "readme-bob-py",
+        "app.py",
+        &readme_block("### In Python", "python"),
+    );
+    let js = build_example(
+        "readme-bob-js",
+        "backbone.js",
+        &readme_block("### In JavaScript", "js"),
+    );
+    let s = Server::start_paths(&[py, js], &[]);
+    let skeleton = json!({"joints": [
+        {"name": "Hips", "parent": null, "rest_translation": [0, 0.95, 0], "rest_rotation": [0, 0, 0, 1]},
+        {"name": "Spine", "parent": "Hips", "rest_translation": [0, 0.5, 0], "rest_rotation": [0, 0, 0, 1]}
+    ]});
+    let mut docs = Vec::new();
+    for model in ["bob-py", "bob-js"] {
+        let request = json!({
+            "protocol_version": "1.4", "model": model, "skeleton": skeleton,
+            "segments": [{"type": "text", "prompt": "bob", "duration_frames": 30}],
+        });
+        let doc = s.post(&request).json();
+        let root = channel(&doc, "Hips", "translation");
+        // 2 cm at 1 Hz: up a quarter second in, down three quarters in.
+        assert!(
+            (root[7][1] - (0.95 + 0.02 * (std::f32::consts::TAU * 7.0 / 30.0).sin())).abs() < 1e-5
+        );
+        assert!(root[22][1] < 0.95 - 0.019, "{:?}", root[22]);
+        docs.push(root);
+        let mut slow = request.clone();
+        slow["options"] = json!({"diffusion_steps": 300});
+        let error = s.post(&slow).error(400, "invalid_options");
+        assert_eq!(error["message"], "bob takes at most 200 steps");
+    }
+    // Same motion; JavaScript rounds to f32 once more (its `+=` on a Float32Array).
+    for (a, b) in docs[0].iter().flatten().zip(docs[1].iter().flatten()) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+}
