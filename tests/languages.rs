@@ -437,3 +437,100 @@ fn the_readme_examples_build_and_serve() {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
     }
 }
+
+// ---- every request part, as each SDK presents it -----------------------------
+
+/// Numbers as f64, so Python's `1.0` and JavaScript's `1` compare equal.
+fn numbers_as_floats(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => json!(n.as_f64().unwrap()),
+        Value::Array(items) => Value::Array(items.iter().map(numbers_as_floats).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), numbers_as_floats(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn every_segment_constraint_and_option_reaches_python_and_javascript_intact() {
+    let s = Server::start(&["probe-py", "probe-js"]);
+    let video = base64::engine::general_purpose::STANDARD.encode([0u8, 1, 2, 3, 4, 5]);
+    let request = |model: &str| {
+        let mut body = probe_request("echo");
+        body["model"] = json!(model);
+        body["segments"] = json!([
+            {"type": "text", "prompt": "echo", "duration_frames": 10, "language": "fr", "seed": 11},
+            {"type": "unconditioned", "duration_frames": 5},
+            {"type": "pose", "prompt": "stand tall"},
+            {"type": "motion_reference", "duration_frames": 8, "joint_names": ["Hips", "Spine"],
+             "rotations": [[[0, 0, 0, 1], [0, 0, 0, 1]], [[0, 0.5, 0, 0.5], [0.1, 0.2, 0.3, 0.9]]],
+             "root_positions": [[0, 0.9, 0], [0.5, 0.9, 0.25]], "fps": 24, "seed": 3},
+            {"type": "video_reference", "duration_frames": 6,
+             "video": {"data": video, "media_type": "video/mp4"}, "start_s": 1.0, "end_s": 3.5, "fps": 25}
+        ]);
+        body["constraints"] = json!([
+            {"type": "root_path", "frames": [0, 29], "positions_xz": [[0, 0], [1, 2]], "heading_radians": [0, 1.5]},
+            {"type": "effector_target", "joint": "Spine", "frames": [3, 3], "positions": [[0, 1, 0], [0, 1.1, 0]]},
+            {"type": "pose_keyframe", "frame": 4, "joint_rotations": {"Spine": [0, 0, 0, 1]},
+             "root_position": [0, 0.9, 0], "fill_mode": "rest"},
+            {"type": "ground_height", "points": [[0, 0, 0.1]]}
+        ]);
+        body["options"] = json!({
+            "diffusion_steps": 50, "num_samples": 2, "seed": 9, "post_processing": false,
+            "transition_frames": 3, "guidance": {"type": "separated", "weight": [2.0, 1.5]},
+            "loop": false, "keyframe_budget": 0.01, "model_options": {"style": "wild", "energy": 0.5}
+        });
+        body["timing"] = json!({"fps": 24});
+        body
+    };
+    let expected = numbers_as_floats(&json!({
+        "segments": [
+            {"type": "text", "duration_frames": 10, "prompt": "echo", "language": "fr", "seed": 11},
+            {"type": "unconditioned", "duration_frames": 5, "seed": null},
+            {"type": "pose", "duration_frames": 1, "prompt": "stand tall", "language": "en"},
+            {"type": "motion_reference", "duration_frames": 8, "joint_names": ["Hips", "Spine"],
+             "reference_frames": 2, "last_rotation": [0.1f32, 0.2f32, 0.3f32, 0.9f32],
+             "last_root": [0.5, 0.9f32, 0.25], "fps": 24, "skeleton": null, "seed": 3},
+            {"type": "video_reference", "duration_frames": 6, "url": null, "media_type": "video/mp4",
+             "num_bytes": 6, "head": [0, 1, 2, 3], "trimmed_seconds": 2.5, "fps": 25, "seed": null}
+        ],
+        "constraints": [
+            {"type": "root_path", "frames": [0, 29], "positions_xz": [[0, 0], [1, 2]], "heading_radians": [0, 1.5]},
+            {"type": "effector_target", "joint": "Spine", "frames": [3, 3],
+             "positions": [[0, 1, 0], [0, 1.1, 0]], "rotations": null},
+            {"type": "pose_keyframe", "frame": 4, "joint_rotations": {"Spine": [0, 0, 0, 1]},
+             "root_position": [0, 0.9, 0], "fill_mode": "rest"},
+            {"type": "ground_height", "points": [[0, 0, 0.1]]}
+        ],
+        "options": {
+            "diffusion_steps": 50, "num_samples": 2, "seed": 9, "post_processing": false,
+            "transition_frames": 3, "guidance": {"type": "separated", "weight": [2.0, 1.5]},
+            "loop": false, "keyframe_budget": 0.01, "model_options": {"style": "wild", "energy": 0.5}
+        },
+        "timing_fps": 24, "fps_30": 24, "duration_frames": null, "total_frames": 30,
+        "motion_references": 1, "first_motion_reference_frames": 2, "video_references": 1,
+        "root": "Hips"
+    }));
+    for model in ["probe-py", "probe-js"] {
+        let doc = s.post(&request(model)).json();
+        let note = &doc["extensions"]["MMCP_motion"]["notes"][0];
+        assert_eq!(note["code"], "echo", "{model}: {doc}");
+        let seen: Value = serde_json::from_str(note["message"].as_str().unwrap()).unwrap();
+        assert_eq!(numbers_as_floats(&seen), expected, "{model}");
+    }
+}
+
+#[test]
+fn an_endless_loop_in_python_or_javascript_costs_one_request() {
+    let paths = [component("probe-py"), component("probe-js")];
+    let s = Server::start_paths(&paths, &["--timeout", "1"]);
+    for lang in ["py", "js"] {
+        let error = s.post(&probe(lang, "spin")).error(504, "timeout");
+        assert_mentions(&error, "deadline");
+        // The interrupted instance is replaced; the model serves on.
+        assert_eq!(s.post(&probe(lang, "walk")).status, 200);
+    }
+}
