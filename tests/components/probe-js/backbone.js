@@ -1,11 +1,12 @@
 // A JavaScript backbone for the error-path tests. The first text prompt says
 // what to do: "raise <code> [message]" throws that ProtocolError, "unknown
-// joint <name>" uses a typed constructor, "throw" throws a TypeError, "spin"
-// never returns, "throw string" throws a non-Error value, "wrong type" returns something that is
-// not a MotionResult, "bad shape" a short array, "echo" the rest pose with a
-// note whose message is the request as the SDK presents it (JSON, in the
-// same shape as probe-py's); else the rest pose. It opts in to every segment
-// and constraint type so the SDK's conversion of each is exercised.
+// joint <name>" uses a typed constructor, "throw" throws a TypeError, "throw
+// string" a non-Error value, "spin" never returns, "wrong type" returns
+// something that is not a MotionResult, "bad shape" a short array, "echo" the
+// rest pose with a note whose message is the request as the SDK presents it
+// (JSON, in the same shape as probe-py's); else the rest pose. It opts in to
+// every segment and constraint type so the SDK's conversion of each is
+// exercised through the host.
 
 import {
   Limits,
