@@ -46,3 +46,25 @@ fn reference_clients_talk_to_the_python_null_unchanged() {
 fn reference_clients_talk_to_the_javascript_null_unchanged() {
     reference_clients_talk_to("null-js");
 }
+
+#[test]
+fn reference_clients_poll_async_jobs_to_completion() {
+    let python = venv_python();
+    let server = Server::start(&["async-probe"]);
+    let out = Command::new(python)
+        .arg(repo_root().join("tests/python/reference_async.py"))
+        .arg(server.url())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "reference async clients failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver:\n{}",
+        server.stderr()
+    );
+    assert!(
+        stdout.contains("reference async clients: all checks passed"),
+        "{stdout}"
+    );
+}

@@ -38,8 +38,8 @@ pub fn model_entry(spec: &ModelSpec) -> Value {
         "supports_joint_translation".into(),
         json!(spec.supports_joint_translation),
     );
-    // Advertised only once the host implements async jobs (D10).
-    m.insert("supports_async".into(), json!(false));
+    // The host runs such a model's requests as async jobs (D10, `jobs`).
+    m.insert("supports_async".into(), json!(spec.supports_async));
     m.insert(
         "supports_segment_seed".into(),
         json!(spec.supports_segment_seed),

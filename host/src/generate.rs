@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use serde_json::Value;
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -12,17 +11,6 @@ use crate::motion::Motion;
 use crate::registry::Registry;
 use crate::request::GenerateRequest;
 use crate::runtime::convert;
-use crate::validate;
-
-/// Runs a decoded single request of `body_len` bytes to its glTF document.
-pub async fn single(
-    body: &Value,
-    body_len: usize,
-    registry: &Registry,
-) -> Result<gltf::Document, ApiError> {
-    let req = validate::single(body, body_len, registry)?;
-    run(&req, registry).await
-}
 
 /// Runs a validated request through its model and encodes the answer.
 pub async fn run(req: &GenerateRequest, registry: &Registry) -> Result<gltf::Document, ApiError> {

@@ -148,6 +148,7 @@ fn moves(track: &[[f32; 3]], rest: [f64; 3]) -> bool {
 
 /// An encoded answer: the glTF JSON and its one binary buffer, kept apart
 /// until the client's format is known.
+#[derive(Clone)]
 pub struct Document {
     /// The document; `buffers[0]` has no `uri` yet.
     json: Value,

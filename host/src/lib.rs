@@ -13,6 +13,7 @@ pub mod error;
 pub mod generate;
 pub mod gltf;
 pub mod http;
+pub mod jobs;
 pub mod motion;
 pub mod registry;
 pub mod request;

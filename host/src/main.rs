@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use motionmcp_host::jobs::JobLimits;
 use motionmcp_host::registry::Registry;
 use motionmcp_host::runtime::{ComponentCache, Limits, Origin, Runtime};
 use tokio::net::TcpListener;
@@ -77,6 +78,15 @@ struct ServeArgs {
     /// filesystem grant; nothing else on the host is visible)
     #[arg(long, value_name = "DIR")]
     weights: Option<PathBuf>,
+
+    /// Async jobs (models with supports_async) kept at once, running or finished;
+    /// more get 503 resource_exhausted
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    max_jobs: u64,
+
+    /// How long a finished async job's answer is kept for polling, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = positive_seconds)]
+    job_retention: f64,
 
     /// Largest motion result a backbone may return, in MiB; larger is 500 internal_error
     #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
@@ -178,7 +188,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // Tests and scripts read this line to find an ephemeral port.
     println!("motionmcp-host listening on http://{local}");
     tracing::info!(addr = %local, "listening");
-    motionmcp_host::http::serve(listener, registry.clone(), shutdown_signal()).await?;
+    let jobs = JobLimits {
+        capacity: args.max_jobs as usize,
+        retention: std::time::Duration::from_secs_f64(args.job_retention),
+    };
+    motionmcp_host::http::serve(listener, registry.clone(), jobs, shutdown_signal()).await?;
     for model in registry.iter() {
         model.teardown().await;
     }

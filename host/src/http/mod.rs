@@ -23,7 +23,9 @@ use crate::batch;
 use crate::error::{ApiError, ErrorCode};
 use crate::generate;
 use crate::gltf;
+use crate::jobs::{JobLimits, Jobs, Poll, POLL_AFTER_SECONDS};
 use crate::registry::Registry;
+use crate::validate;
 
 type Answer = Response<Full<Bytes>>;
 
@@ -79,7 +81,19 @@ fn method_not_allowed(allow: &'static str) -> Answer {
     r
 }
 
-async fn route(req: Request<Incoming>, registry: &Registry) -> Answer {
+/// What every request handler shares.
+struct Shared {
+    registry: Arc<Registry>,
+    jobs: Arc<Jobs>,
+}
+
+const JOBS_PREFIX: &str = "/generate/jobs/";
+
+async fn route(req: Request<Incoming>, shared: &Shared) -> Answer {
+    let registry = &shared.registry;
+    if let Some(id) = req.uri().path().strip_prefix(JOBS_PREFIX) {
+        return job(&req, id, &shared.jobs);
+    }
     match (req.uri().path(), req.method()) {
         ("/capabilities", &Method::GET) => {
             let mut r = Response::new(Full::new(registry.capabilities_json()));
@@ -88,7 +102,7 @@ async fn route(req: Request<Incoming>, registry: &Registry) -> Answer {
             r
         }
         ("/capabilities", _) => method_not_allowed("GET"),
-        ("/generate", &Method::POST) => match post_generate(req, registry).await {
+        ("/generate", &Method::POST) => match post_generate(req, shared).await {
             Ok(Generated::Single(doc, Format::Json)) => respond(
                 StatusCode::OK,
                 GLTF_JSON,
@@ -98,6 +112,7 @@ async fn route(req: Request<Incoming>, registry: &Registry) -> Answer {
                 respond(StatusCode::OK, GLTF_BINARY, doc.into_glb())
             }
             Ok(Generated::Batch(results)) => json(StatusCode::OK, &results),
+            Ok(Generated::Accepted(job)) => accepted(&job.id, Some(&job.submitted_at)),
             Err(e) => error(&e),
         },
         ("/generate", _) => method_not_allowed("POST"),
@@ -151,6 +166,8 @@ impl Format {
 enum Generated {
     /// A glTF document in the format the client accepts.
     Single(gltf::Document, Format),
+    /// A job for a model that advertises `supports_async`.
+    Accepted(crate::jobs::Submitted),
     /// `{"results": [...]}` (`application/json`).
     Batch(Value),
 }
@@ -162,7 +179,8 @@ fn health(registry: &Registry) -> Value {
     serde_json::json!({"status": "ok", "models": models})
 }
 
-async fn post_generate(req: Request<Incoming>, registry: &Registry) -> Result<Generated, ApiError> {
+async fn post_generate(req: Request<Incoming>, shared: &Shared) -> Result<Generated, ApiError> {
+    let registry = &shared.registry;
     let (parts, incoming) = req.into_parts();
     let format = Format::from_accept(&parts.headers);
     let bytes = body::read_capped(&parts.headers, incoming, registry.global_body_cap()).await?;
@@ -170,12 +188,79 @@ async fn post_generate(req: Request<Incoming>, registry: &Registry) -> Result<Ge
     if batch::is_batch(&value) {
         return batch::run(&value, registry).await.map(Generated::Batch);
     }
-    let doc = generate::single(&value, bytes.len(), registry).await?;
+    // Validation answers at once, async model or not.
+    let req = validate::single(&value, bytes.len(), registry.as_ref())?;
+    let asynchronous = registry
+        .get(&req.model)
+        .is_some_and(|m| m.spec().supports_async);
+    if asynchronous {
+        return shared
+            .jobs
+            .submit(req, registry.clone())
+            .map(Generated::Accepted);
+    }
+    let doc = generate::run(&req, registry).await?;
     Ok(Generated::Single(doc, format))
 }
 
+/// `202 Accepted` for a job: where to poll and when.
+fn accepted(id: &str, submitted_at: Option<&str>) -> Answer {
+    let mut body = serde_json::json!({"job_id": id, "status": "running"});
+    if let Some(at) = submitted_at {
+        body["submitted_at"] = at.into();
+    }
+    let mut r = json(StatusCode::ACCEPTED, &body);
+    let headers = r.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&format!("{JOBS_PREFIX}{id}")) {
+        headers.insert(hyper::header::LOCATION, location);
+    }
+    headers.insert(RETRY_AFTER, HeaderValue::from(POLL_AFTER_SECONDS));
+    if let Ok(value) = HeaderValue::from_str(id) {
+        headers.insert("x-job-id", value);
+    }
+    r
+}
+
+/// `GET` polls a job, `DELETE` cancels it (mmcp.md §10.1).
+fn job(req: &Request<Incoming>, id: &str, jobs: &Jobs) -> Answer {
+    let unknown = || {
+        error(
+            &ApiError::new(
+                ErrorCode::NotFound,
+                format!("job {id} is unknown, deleted or expired"),
+            )
+            .with_details(serde_json::json!({"job_id": id})),
+        )
+    };
+    match *req.method() {
+        Method::GET => match jobs.poll(id) {
+            Some(Poll::Running) => accepted(id, None),
+            Some(Poll::Done(doc)) => match Format::from_accept(req.headers()) {
+                Format::Json => respond(
+                    StatusCode::OK,
+                    GLTF_JSON,
+                    serde_json::to_vec(&doc.into_json()).expect("documents serialise"),
+                ),
+                Format::Binary => respond(StatusCode::OK, GLTF_BINARY, doc.into_glb()),
+            },
+            Some(Poll::Failed(e)) => error(&e),
+            None => unknown(),
+        },
+        Method::DELETE => {
+            if jobs.cancel(id) {
+                let mut r = Response::new(Full::new(Bytes::new()));
+                *r.status_mut() = StatusCode::NO_CONTENT;
+                r
+            } else {
+                unknown()
+            }
+        }
+        _ => method_not_allowed("GET, DELETE"),
+    }
+}
+
 /// Serves one request with a span and an `X-Request-ID`.
-async fn handle(req: Request<Incoming>, registry: Arc<Registry>) -> Result<Answer, Infallible> {
+async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Answer, Infallible> {
     let id = format!("req-{:x}", NEXT_REQUEST.fetch_add(1, Ordering::Relaxed));
     let span = tracing::info_span!(
         "request",
@@ -187,7 +272,7 @@ async fn handle(req: Request<Incoming>, registry: Arc<Registry>) -> Result<Answe
     );
     async move {
         let started = Instant::now();
-        let mut answer = route(req, &registry).await;
+        let mut answer = route(req, &shared).await;
         if let Ok(value) = HeaderValue::from_str(&id) {
             answer.headers_mut().insert("x-request-id", value);
         }
@@ -206,8 +291,13 @@ async fn handle(req: Request<Incoming>, registry: Arc<Registry>) -> Result<Answe
 pub async fn serve(
     listener: TcpListener,
     registry: Arc<Registry>,
+    jobs: JobLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let shared = Arc::new(Shared {
+        registry,
+        jobs: Arc::new(Jobs::new(jobs)),
+    });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -220,8 +310,8 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let registry = registry.clone();
-                let service = service_fn(move |req| handle(req, registry.clone()));
+                let shared = shared.clone();
+                let service = service_fn(move |req| handle(req, shared.clone()));
                 let conn = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
