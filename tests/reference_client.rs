@@ -9,13 +9,13 @@ use std::process::Command;
 
 use support::*;
 
-/// The script's checks against the null backbone built from `component`.
-fn reference_clients_talk_to(component: &str) {
+/// Runs `tests/python/<script>` against a server hosting `component`; the
+/// script prints `<marker>: all checks passed` when every check held.
+fn run_script(script: &str, component: &str, marker: &str) {
     let python = venv_python();
     let server = Server::start(&[component]);
-    let script = repo_root().join("tests/python/reference_client.py");
     let out = Command::new(python)
-        .arg(script)
+        .arg(repo_root().join("tests/python").join(script))
         .arg(server.url())
         .output()
         .unwrap();
@@ -23,48 +23,35 @@ fn reference_clients_talk_to(component: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "reference client failed against {component}\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver:\n{}",
+        "{script} failed against {component}\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver:\n{}",
         server.stderr()
     );
     assert!(
-        stdout.contains("reference clients: all checks passed"),
+        stdout.contains(&format!("{marker}: all checks passed")),
         "{stdout}"
     );
 }
 
 #[test]
 fn reference_clients_talk_to_the_rust_null_unchanged() {
-    reference_clients_talk_to("null");
+    run_script("reference_client.py", "null", "reference clients");
 }
 
 #[test]
 fn reference_clients_talk_to_the_python_null_unchanged() {
-    reference_clients_talk_to("null-py");
+    run_script("reference_client.py", "null-py", "reference clients");
 }
 
 #[test]
 fn reference_clients_talk_to_the_javascript_null_unchanged() {
-    reference_clients_talk_to("null-js");
+    run_script("reference_client.py", "null-js", "reference clients");
 }
 
 #[test]
 fn reference_clients_poll_async_jobs_to_completion() {
-    let python = venv_python();
-    let server = Server::start(&["async-probe"]);
-    let out = Command::new(python)
-        .arg(repo_root().join("tests/python/reference_async.py"))
-        .arg(server.url())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "reference async clients failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver:\n{}",
-        server.stderr()
-    );
-    assert!(
-        stdout.contains("reference async clients: all checks passed"),
-        "{stdout}"
+    run_script(
+        "reference_async.py",
+        "async-probe",
+        "reference async clients",
     );
 }

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use motionmcp_host::runtime::{ComponentCache, Limits, LoadReport, Origin, Runtime};
 
 const NULLS: [(&str, &str); 3] = [
@@ -25,23 +27,6 @@ fn repo_root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-fn body(frames: u32) -> String {
-    let joint = |n: &str, p: &str, t: &str| {
-        format!(r#"{{"name":"{n}","parent":{p},"rest_translation":{t},"rest_rotation":[0,0,0,1]}}"#)
-    };
-    let joints = [
-        joint("Hips", "null", "[0,0.95,0]"),
-        joint("Spine", "\"Hips\"", "[0,0.5,0]"),
-        joint("Head", "\"Spine\"", "[0,0.3,0]"),
-        joint("LeftFoot", "\"Hips\"", "[0.1,-0.95,0]"),
-        joint("RightFoot", "\"Hips\"", "[-0.1,-0.95,0]"),
-    ]
-    .join(",");
-    format!(
-        r#"{{"protocol_version":"1.4","model":"null","skeleton":{{"joints":[{joints}]}},"segments":[{{"type":"text","prompt":"walk forward","duration_frames":{frames}}}]}}"#
-    )
 }
 
 /// Loads `wasm` in a fresh runtime over `cache`.
@@ -99,16 +84,18 @@ fn serve(wasm: &Path, cache: &Path) -> Served {
 }
 
 /// Milliseconds per request, one keep-alive connection, after a warm-up.
-fn latencies(addr: &str, body: &str, requests: usize) -> Vec<f64> {
+fn latencies(addr: &str, body: &[u8], requests: usize) -> Vec<f64> {
     let mut stream = BufReader::new(TcpStream::connect(addr).unwrap());
-    let request = format!(
-        "POST /generate HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+    let mut request = format!(
+        "POST /generate HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
         body.len()
-    );
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
     let mut out = Vec::with_capacity(requests);
     for i in 0..requests + 10 {
         let started = Instant::now();
-        stream.get_mut().write_all(request.as_bytes()).unwrap();
+        stream.get_mut().write_all(&request).unwrap();
         let mut length = 0;
         let mut line = String::new();
         stream.read_line(&mut line).unwrap();
@@ -143,7 +130,7 @@ fn main() {
                 .expect("--requests N");
         }
     }
-    let body = body(300);
+    let body = common::body(300);
     println!("null backbone by language: compile, instantiate, and POST /generate of 300 frames ({requests} requests, one connection)");
     println!(
         "{:<11} {:>9} {:>11} {:>11} {:>13} {:>9} {:>11} {:>11}",

@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::body;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -33,24 +36,6 @@ struct Row {
     /// Non-200 answers by status.
     statuses: std::collections::BTreeMap<u16, u64>,
     rss_mib: Option<(f64, f64, f64)>,
-}
-
-fn body(frames: u32) -> Vec<u8> {
-    let joint = |n: &str, p: &str, t: &str| {
-        format!(r#"{{"name":"{n}","parent":{p},"rest_translation":{t},"rest_rotation":[0,0,0,1]}}"#)
-    };
-    let joints = [
-        joint("Hips", "null", "[0,0.95,0]"),
-        joint("Spine", "\"Hips\"", "[0,0.5,0]"),
-        joint("Head", "\"Spine\"", "[0,0.3,0]"),
-        joint("LeftFoot", "\"Hips\"", "[0.1,-0.95,0]"),
-        joint("RightFoot", "\"Hips\"", "[-0.1,-0.95,0]"),
-    ]
-    .join(",");
-    format!(
-        r#"{{"protocol_version":"1.4","model":"null","skeleton":{{"joints":[{joints}]}},"segments":[{{"type":"text","prompt":"walk forward","duration_frames":{frames}}}]}}"#
-    )
-    .into_bytes()
 }
 
 fn rss_mib(pid: u32) -> Option<f64> {
