@@ -384,3 +384,46 @@ fn create_venv() -> PathBuf {
     std::fs::write(&stamp, PACKAGES.join("\n")).unwrap();
     python
 }
+
+impl Server {
+    /// The reference server (motionmcp-sdk 0.13.0's null backbone, from the
+    /// test virtualenv) on a free loopback port, ready to answer.
+    pub fn reference() -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let logs = tempdir::Dir::new("reference");
+        let stderr_log = logs.0.join("stderr.log");
+        let child = Command::new(venv_python())
+            .args([
+                "-m",
+                "motionmcp.null_backbone",
+                "--host",
+                "127.0.0.1",
+                "--port",
+            ])
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_log).unwrap())
+            .spawn()
+            .expect("starting the reference server");
+        let server = Server {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+            stderr_log,
+            _logs: logs,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(&server.addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reference server did not start:\n{}",
+                server.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+}
