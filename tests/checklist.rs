@@ -1,0 +1,691 @@
+//! One test per line of conformance-checklist.md that the null model can
+//! show, named with the line's id, driving the real binary over HTTP.
+//! Lines tagged [lenient] assert decisions.md D1 (strict types) instead of
+//! the reference's coercion, and say so; [quirk] lines assert what a
+//! conforming server MUST do. Lines with several parts check every part.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+
+/// Each row: a test against a fresh server hosting the null model.
+macro_rules! checklist {
+    ($($(#[doc = $doc:literal])* $name:ident: |$s:ident| $body:block)*) => {
+        $(
+            $(#[doc = $doc])*
+            #[test]
+            fn $name() {
+                let $s = Server::start(&["null"]);
+                $body
+            }
+        )*
+    };
+}
+
+/// Asserts a glTF answer; returns the document.
+fn ok(a: &Answer) -> Value {
+    assert_eq!(
+        a.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+            .chars()
+            .take(600)
+            .collect::<String>()
+    );
+    assert_eq!(a.header("content-type"), Some("model/gltf+json"));
+    a.json()
+}
+
+fn segment(fields: Value) -> Value {
+    with(json!({ "segments": [fields] }))
+}
+
+fn text(duration: Value) -> Value {
+    segment(json!({"type": "text", "prompt": "walk", "duration_frames": duration}))
+}
+
+fn constraint(fields: Value) -> Value {
+    with(json!({ "constraints": [fields] }))
+}
+
+fn options(fields: Value) -> Value {
+    with(json!({ "options": fields }))
+}
+
+/// The null skeleton with `f` applied to its joints array.
+fn skeleton(f: impl FnOnce(&mut Vec<Value>)) -> Value {
+    let mut s = null_skeleton();
+    f(s["joints"].as_array_mut().unwrap());
+    with(json!({ "skeleton": s }))
+}
+
+/// The first schema error's type.
+fn schema_type(error: &Value) -> &str {
+    error["details"]["errors"][0]["type"].as_str().unwrap_or("")
+}
+
+checklist! {
+    // ---- A. routing and transport ----------------------------------------------
+    c003_a_batch_answers_application_json: |s| {
+        let a = s.post(&json!({"protocol_version": "1.4", "requests": [valid()]}));
+        assert_eq!(a.status, 200);
+        assert_eq!(a.header("content-type"), Some("application/json"));
+    }
+    /// C8 with GLB implemented and advertised (D10): a GLB Accept gets GLB.
+    c008_accept_glb_answers_glb_because_it_is_advertised: |s| {
+        let body = valid().to_string();
+        let a = s.raw(format!("POST /generate HTTP/1.1\r\nHost: x\r\nAccept: model/gltf-binary\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+        assert_eq!(a.header("content-type"), Some("model/gltf-binary"));
+        let caps = s.get("/capabilities").json();
+        assert_eq!(caps["response_formats"], json!(["gltf_2.0_json", "gltf_2.0_binary"]));
+    }
+    c009_no_202_for_a_model_without_async: |s| {
+        assert_eq!(s.post(&valid()).status, 200);
+        assert_eq!(s.get("/capabilities").json()["models"][0]["supports_async"], false);
+    }
+    c011_answers_never_contain_nan: |s| {
+        let body = String::from_utf8(s.post(&options(json!({"num_samples": 4}))).body).unwrap();
+        assert!(!body.contains("NaN") && !body.contains("Infinity"));
+    }
+    c012_every_error_is_a_json_envelope: |s| {
+        for a in [s.post(&with(json!({"model": "nope"}))), s.request("POST", "/generate", b"{"), s.get("/nope")] {
+            assert_eq!(a.header("content-type"), Some("application/json"));
+            let body = a.json();
+            assert!(body["error"]["details"].is_object(), "{body}");
+            assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string());
+        }
+    }
+
+    // ---- B. capabilities ----------------------------------------------------------
+    c014_c015_protocol_constants: |s| {
+        let caps = s.get("/capabilities").json();
+        assert_eq!(caps["protocol_version"], "1.4");
+        assert_eq!(caps["rotation_format"], "quaternion_xyzw");
+        assert_eq!(caps["coordinate_system"], "right_handed_y_up");
+        assert_eq!(caps["units"], "meters");
+    }
+    c018_model_entry_keys_in_order: |s| {
+        let caps = s.get("/capabilities").json();
+        let keys: Vec<&str> = caps["models"][0].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, [
+            "id", "fps", "canonical_skeleton", "supports_retargeting", "supports_joint_translation",
+            "supports_async", "supports_segment_seed", "supports_loop", "supports_keyframe_reduction",
+            "supports_motion_reference_mixed", "supports_batch", "supports_trajectory",
+            "supported_constraints", "supported_segments", "supported_guidance_types",
+            "predicted_contact_joints", "native_clip_seconds", "chunking",
+            "recommended_max_duration_seconds", "limits",
+        ]);
+    }
+    c019_no_model_options_key_without_dials: |s| {
+        assert!(s.get("/capabilities").json()["models"][0].get("model_options").is_none());
+    }
+    /// C22 option (b): trajectories are not computed yet, so not advertised.
+    c022_supports_trajectory_is_false_until_computed: |s| {
+        assert_eq!(s.get("/capabilities").json()["models"][0]["supports_trajectory"], false);
+    }
+    c024_null_flags_are_all_false: |s| {
+        let m = &s.get("/capabilities").json()["models"][0];
+        for flag in ["supports_retargeting", "supports_joint_translation", "supports_async",
+                     "supports_segment_seed", "supports_loop", "supports_keyframe_reduction"] {
+            assert_eq!(m[flag], false, "{flag}");
+        }
+    }
+    c025_null_lists: |s| {
+        let m = &s.get("/capabilities").json()["models"][0];
+        assert_eq!(m["supported_constraints"], json!(["root_path", "effector_target", "pose_keyframe"]));
+        assert_eq!(m["supported_segments"], json!(["text", "unconditioned"]));
+        assert_eq!(m["supported_guidance_types"], json!(["nocfg", "regular", "separated"]));
+        assert_eq!(m["predicted_contact_joints"], json!([]));
+    }
+    c026_c030_null_numbers_are_floats: |s| {
+        let body = String::from_utf8(s.get("/capabilities").body).unwrap();
+        for needle in ["\"native_clip_seconds\":10.0", "\"chunking\":\"none\"",
+                       "\"recommended_max_duration_seconds\":12.0", "\"fps\":30.0",
+                       "\"rest_translation\":[0.0,0.95,0.0]"] {
+            assert!(body.contains(needle), "{needle}");
+        }
+    }
+    c027_c028_null_limits_are_exactly_six: |s| {
+        let m = &s.get("/capabilities").json()["models"][0];
+        assert_eq!(serde_json::to_string(&m["limits"]).unwrap(),
+            r#"{"max_duration_seconds":30.0,"max_num_samples":16,"max_constraints_per_request":64,"max_prompt_length":1000,"max_request_bytes":1048576,"max_batch_size":16}"#);
+    }
+    c029_skeleton_keys: |s| {
+        let sk = &s.get("/capabilities").json()["models"][0]["canonical_skeleton"];
+        assert_eq!(sk["coordinate_system"], "right_handed_y_up");
+        assert_eq!(sk["units"], "meters");
+        let keys: Vec<&str> = sk["joints"][0].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["name", "parent", "rest_translation", "rest_rotation", "display_name"]);
+        assert_eq!(sk["joints"][0]["display_name"], Value::Null);
+    }
+
+    // ---- C. body size and decoding -------------------------------------------------
+    c037_a_non_integer_content_length_is_refused: |s| {
+        let a = s.raw(b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\nConnection: close\r\n\r\n{}");
+        assert!(a.status == 400 || a.status == 422, "{}", a.status);
+    }
+    c039_malformed_json_is_422: |s| {
+        let e = s.request("POST", "/generate", b"{nope").error(422, "schema_validation");
+        assert_eq!(e["details"], json!({}));
+    }
+    c040_invalid_utf8_is_422: |s| {
+        s.request("POST", "/generate", b"{\"model\": \"\xff\"}").error(422, "schema_validation");
+    }
+    c041_deep_nesting_is_422_single_and_in_a_batch: |s| {
+        let deep = "[".repeat(50_000);
+        s.request("POST", "/generate", deep.as_bytes()).error(422, "schema_validation");
+        let batch = format!("{{\"protocol_version\":\"1.4\",\"requests\":[{deep}]}}");
+        s.request("POST", "/generate", batch.as_bytes()).error(422, "schema_validation");
+        assert_eq!(s.post(&valid()).status, 200);
+    }
+    c045_json_error_messages_are_short: |s| {
+        let junk = format!("{{\"a\": {}", "x".repeat(5000));
+        let e = s.request("POST", "/generate", junk.as_bytes()).error(422, "schema_validation");
+        assert!(e["message"].as_str().unwrap().chars().count() <= 500);
+    }
+    /// C46/C48 (D3): non-finite tokens are refused everywhere.
+    c046_c048_non_finite_literals_are_422: |s| {
+        for body in [
+            valid().to_string().replacen("0.95", "NaN", 1),
+            constraint(json!({"type": "root_path", "frames": [0], "positions_xz": [[0, 0]]})).to_string().replace("[[0,0]]", "[[Infinity,0]]"),
+            with(json!({"timing": {"fps": 24}})).to_string().replace("24", "Infinity"),
+        ] {
+            s.request("POST", "/generate", body.as_bytes()).error(422, "schema_validation");
+        }
+    }
+    c047_numbers_beyond_double_range_are_422: |s| {
+        let body = text(json!(3)).to_string().replace("\"duration_frames\":3", "\"duration_frames\":1e400");
+        s.request("POST", "/generate", body.as_bytes()).error(422, "schema_validation");
+    }
+    /// C49: a UTF-8 BOM is accepted; UTF-16 is refused (both conforming).
+    c049_bom_accepted_utf16_refused: |s| {
+        let mut bom = b"\xef\xbb\xbf".to_vec();
+        bom.extend(valid().to_string().into_bytes());
+        assert_eq!(s.request("POST", "/generate", &bom).status, 200);
+        let utf16: Vec<u8> = valid().to_string().encode_utf16().flat_map(u16::to_le_bytes).collect();
+        s.request("POST", "/generate", &utf16).error(422, "schema_validation");
+    }
+
+    // ---- D. versioning ---------------------------------------------------------------
+    c052_version_0_9_is_unsupported: |s| {
+        s.post(&with(json!({"protocol_version": "0.9"}))).error(400, "version_unsupported");
+    }
+    c054_major_before_the_segment_gate: |s| {
+        let body = with(json!({"protocol_version": "2.0", "segments": [{"type": "pose", "prompt": "x"}]}));
+        s.post(&body).error(400, "version_unsupported");
+    }
+    c056_numeric_version_is_422: |s| {
+        let e = s.post(&with(json!({"protocol_version": 1.4}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "string_type");
+    }
+    c057_missing_version_is_422: |s| {
+        let mut body = valid();
+        body.as_object_mut().unwrap().remove("protocol_version");
+        let e = s.post(&body).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "missing");
+    }
+    c059_a_1_0_request_may_use_1_4_fields: |s| {
+        ok(&s.post(&with(json!({"protocol_version": "1.0", "options": {"model_options": {}}}))));
+    }
+    /// C60: non-ASCII digits are refused (conforming).
+    c060_non_ascii_digits_are_422: |s| {
+        s.post(&with(json!({"protocol_version": "١.٤"}))).error(422, "schema_validation");
+    }
+
+    // ---- E. segments ----------------------------------------------------------------
+    c061_a_text_segment_generates: |s| {
+        ok(&s.post(&valid()));
+    }
+    c063_fractional_frames_are_422: |s| {
+        let e = s.post(&text(json!(2.5))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "int_from_float");
+    }
+    /// [lenient] C64 under D1: `2.0` is accepted, strings and booleans are not.
+    c064_lenient_frame_coercions_are_refused_d1: |s| {
+        ok(&s.post(&text(json!(2.0))));
+        for v in [json!("3"), json!(" 3 "), json!("3.0"), json!(true)] {
+            s.post(&text(v)).error(422, "schema_validation");
+        }
+    }
+    c065_false_frames_are_422: |s| {
+        s.post(&text(json!(false))).error(422, "schema_validation");
+    }
+    c066_empty_prompt_is_422_whitespace_is_fine: |s| {
+        let e = s.post(&segment(json!({"type": "text", "prompt": "", "duration_frames": 3}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "string_too_short");
+        ok(&s.post(&segment(json!({"type": "text", "prompt": "   ", "duration_frames": 3}))));
+    }
+    c067_numeric_prompt_is_422: |s| {
+        let e = s.post(&segment(json!({"type": "text", "prompt": 5, "duration_frames": 3}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "string_type");
+    }
+    c070_language_null_or_any_string: |s| {
+        for lang in [Value::Null, json!(""), json!("pt-BR")] {
+            ok(&s.post(&segment(json!({"type": "text", "prompt": "w", "duration_frames": 3, "language": lang}))));
+        }
+        s.post(&segment(json!({"type": "text", "prompt": "w", "duration_frames": 3, "language": 5}))).error(422, "schema_validation");
+    }
+    c071_segment_seeds_accepted_without_supports_segment_seed: |s| {
+        ok(&s.post(&with(json!({"segments": [
+            {"type": "text", "prompt": "w", "duration_frames": 3, "seed": 1},
+            {"type": "unconditioned", "duration_frames": 3, "seed": 2}]}))));
+    }
+    /// C72 under D2: seeds beyond signed 64 bits are refused; negatives are fine.
+    c072_seeds_negative_ok_fractional_and_huge_refused_d2: |s| {
+        ok(&s.post(&options(json!({"seed": -5}))));
+        s.post(&options(json!({"seed": 1.5}))).error(422, "schema_validation");
+        let huge = options(json!({"seed": 1})).to_string().replace("\"seed\":1", "\"seed\":1180591620717411303424");
+        s.request("POST", "/generate", huge.as_bytes()).error(422, "schema_validation");
+    }
+    c077_segments_not_a_list_is_422: |s| {
+        let e = s.post(&with(json!({"segments": {"type": "text"}}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "list_type");
+    }
+    /// [quirk] C78: a non-string segment type is 422 (the reference crashes).
+    c078_array_or_object_segment_type_is_422: |s| {
+        for t in [json!(["text"]), json!({"t": 1})] {
+            s.post(&segment(json!({"type": t, "prompt": "w", "duration_frames": 3}))).error(422, "schema_validation");
+        }
+    }
+    c079_unconditioned_takes_no_prompt: |s| {
+        ok(&s.post(&segment(json!({"type": "unconditioned", "duration_frames": 3}))));
+        s.post(&segment(json!({"type": "unconditioned", "duration_frames": 3, "prompt": "w"}))).error(422, "schema_validation");
+    }
+    c081_a_malformed_pose_is_still_unsupported: |s| {
+        s.post(&segment(json!({"type": "pose"}))).error(400, "unsupported_segment");
+    }
+    c083_reference_segments_are_unsupported: |s| {
+        for t in ["motion_reference", "video_reference"] {
+            let e = s.post(&segment(json!({"type": t, "anything": 1}))).error(400, "unsupported_segment");
+            assert_eq!(e["details"], json!({"supported_segments": ["text", "unconditioned"]}));
+        }
+    }
+    c084_the_gate_needs_a_hosted_model: |s| {
+        let a = s.post(&with(json!({"model": "nope", "segments": [{"type": "pose", "prompt": "x"}]})));
+        assert!(a.status == 422 || a.json()["error"]["code"] == "unknown_model", "{}", a.json());
+        assert_ne!(a.json()["error"]["code"], "unsupported_segment");
+    }
+    c085_an_unsupported_segment_after_a_valid_one: |s| {
+        s.post(&with(json!({"segments": [
+            {"type": "text", "prompt": "w", "duration_frames": 3},
+            {"type": "pose", "prompt": "x"}]}))).error(400, "unsupported_segment");
+    }
+
+    // ---- F. skeleton ----------------------------------------------------------------------
+    c094_no_root_is_invalid: |s| {
+        let body = with(json!({"skeleton": {"joints": [
+            {"name": "A", "parent": "B", "rest_translation": [0, 0, 0], "rest_rotation": [0, 0, 0, 1]},
+            {"name": "B", "parent": "A", "rest_translation": [0, 0, 0], "rest_rotation": [0, 0, 0, 1]}]}}));
+        let e = s.post(&body).error(400, "invalid_skeleton");
+        assert_mentions(&e, "got 0");
+    }
+    c095_parent_after_child_is_invalid: |s| {
+        let e = s.post(&skeleton(|j| j.swap(1, 2))).error(400, "invalid_skeleton");
+        assert_mentions(&e, "appears later in the joints list");
+    }
+    c096_missing_parent_is_invalid: |s| {
+        s.post(&skeleton(|j| j[2]["parent"] = json!("Neck"))).error(400, "invalid_skeleton");
+    }
+    c097_own_parent_is_invalid: |s| {
+        s.post(&skeleton(|j| j[2]["parent"] = json!("Head"))).error(400, "invalid_skeleton");
+    }
+    c098_duplicate_names_are_checked_first: |s| {
+        let e = s.post(&skeleton(|j| { j[4]["name"] = json!("Head"); j[1]["parent"] = Value::Null; })).error(400, "invalid_skeleton");
+        assert_eq!(e["message"], "joint names must be unique within the skeleton");
+    }
+    c100_a_malformed_joint_hides_topology: |s| {
+        s.post(&skeleton(|j| { j[1]["parent"] = Value::Null; j[2]["rest_rotation"] = json!([0, 0, 1]); })).error(422, "schema_validation");
+    }
+    c101_no_joints_is_422: |s| {
+        let e = s.post(&with(json!({"skeleton": {"joints": []}}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "too_short");
+    }
+    c102_joint_name_lengths: |s| {
+        s.post(&skeleton(|j| j[4]["name"] = json!(""))).error(422, "schema_validation");
+        s.post(&skeleton(|j| j[4]["name"] = json!("n".repeat(129)))).error(422, "schema_validation");
+        // 128 passes the schema (then the non-retargeting name check speaks).
+        s.post(&skeleton(|j| j[4]["name"] = json!("n".repeat(128)))).error(400, "retargeting_unsupported");
+    }
+    c103_display_name_length: |s| {
+        s.post(&skeleton(|j| j[0]["display_name"] = json!("d".repeat(257)))).error(422, "schema_validation");
+        ok(&s.post(&skeleton(|j| j[0]["display_name"] = json!("d".repeat(256)))));
+    }
+    c104_vector_lengths: |s| {
+        s.post(&skeleton(|j| j[0]["rest_rotation"] = json!([0, 0, 1]))).error(422, "schema_validation");
+        s.post(&skeleton(|j| j[0]["rest_translation"] = json!([0, 0, 1, 2]))).error(422, "schema_validation");
+    }
+    c105_coordinate_system_and_units_are_literals: |s| {
+        let mut sk = null_skeleton();
+        sk["coordinate_system"] = json!("left_handed_y_up");
+        let e = s.post(&with(json!({"skeleton": sk}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "literal_error");
+        let mut sk = null_skeleton();
+        sk["units"] = json!("centimeters");
+        s.post(&with(json!({"skeleton": sk}))).error(422, "schema_validation");
+    }
+    c106_unknown_joint_key_is_422: |s| {
+        s.post(&skeleton(|j| j[0]["mass"] = json!(3))).error(422, "schema_validation");
+    }
+    c107_a_joint_without_parent_is_a_root: |s| {
+        ok(&s.post(&skeleton(|j| { j[0].as_object_mut().unwrap().remove("parent"); })));
+    }
+    c108_names_are_case_sensitive: |s| {
+        s.post(&skeleton(|j| j[2]["name"] = json!("head"))).error(400, "retargeting_unsupported");
+    }
+
+    // ---- G. constraints ---------------------------------------------------------------------
+    c109_valid_root_paths: |s| {
+        ok(&s.post(&constraint(json!({"type": "root_path", "frames": [0, 2], "positions_xz": [[0, 0], [1, 1]]}))));
+        ok(&s.post(&constraint(json!({"type": "root_path", "frames": [0, 2], "positions_xz": [[0, 0], [1, 1]], "heading_radians": [0, 1]}))));
+    }
+    c111_heading_length_mismatch_is_422: |s| {
+        s.post(&constraint(json!({"type": "root_path", "frames": [0, 2], "positions_xz": [[0, 0], [1, 1]], "heading_radians": [0]}))).error(422, "schema_validation");
+    }
+    c113_length_problem_reported_before_ordering: |s| {
+        let e = s.post(&constraint(json!({"type": "root_path", "frames": [2, 1], "positions_xz": [[0, 0]]}))).error(422, "schema_validation");
+        assert!(e["details"]["errors"][0]["msg"].as_str().unwrap().contains("length"), "{e}");
+    }
+    c114_empty_frames_is_422: |s| {
+        let e = s.post(&constraint(json!({"type": "root_path", "frames": [], "positions_xz": []}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "too_short");
+    }
+    c115_three_component_ground_position_is_422: |s| {
+        let e = s.post(&constraint(json!({"type": "root_path", "frames": [0], "positions_xz": [[0, 0, 0]]}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "too_long");
+    }
+    c117_negative_frames_are_out_of_range: |s| {
+        for c in [json!({"type": "root_path", "frames": [-1], "positions_xz": [[0, 0]]}),
+                  json!({"type": "effector_target", "joint": "Head", "frames": [-1], "positions": [[0, 0, 0]]})] {
+            let e = s.post(&constraint(c)).error(400, "frame_out_of_range");
+            assert_eq!(e["details"]["frame"], -1);
+        }
+    }
+    c119_effector_frames_may_repeat_or_be_unsorted: |s| {
+        ok(&s.post(&constraint(json!({"type": "effector_target", "joint": "Head", "frames": [2, 0, 2], "positions": [[0, 1, 0], [0, 1, 0], [0, 1, 0]]}))));
+    }
+    c120_effector_shapes: |s| {
+        s.post(&constraint(json!({"type": "effector_target", "joint": "Head", "frames": [0], "positions": [[0, 1, 0]], "rotations": [[0, 0, 0, 1], [0, 0, 0, 1]]}))).error(422, "schema_validation");
+        s.post(&constraint(json!({"type": "effector_target", "frames": [0], "positions": [[0, 1, 0]]}))).error(422, "schema_validation");
+    }
+    c121_pose_keyframe_fill_modes: |s| {
+        for mode in ["rest", "generate"] {
+            ok(&s.post(&constraint(json!({"type": "pose_keyframe", "frame": 1, "joint_rotations": {"Spine": [0, 0, 0, 1]}, "fill_mode": mode}))));
+        }
+        s.post(&constraint(json!({"type": "pose_keyframe", "frame": 1, "joint_rotations": {"Spine": [0, 0, 0, 1]}, "fill_mode": "free"}))).error(422, "schema_validation");
+    }
+    c123_pose_keyframe_past_the_end: |s| {
+        s.post(&constraint(json!({"type": "pose_keyframe", "frame": 3, "joint_rotations": {"Spine": [0, 0, 0, 1]}}))).error(400, "frame_out_of_range");
+    }
+    c124_pose_keyframe_joint_rotations: |s| {
+        s.post(&constraint(json!({"type": "pose_keyframe", "frame": 1, "joint_rotations": {}}))).error(422, "schema_validation");
+        s.post(&constraint(json!({"type": "pose_keyframe", "frame": 1, "joint_rotations": {"Tail": [0, 0, 0, 1]}}))).error(400, "unknown_joint");
+    }
+    c125_non_unit_quaternions_pass: |s| {
+        ok(&s.post(&constraint(json!({"type": "pose_keyframe", "frame": 1, "joint_rotations": {"Spine": [0, 0, 0, 7]}}))));
+    }
+    c126_unknown_constraint_type_or_key: |s| {
+        let e = s.post(&constraint(json!({"type": "gravity"}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "union_tag_invalid");
+        s.post(&constraint(json!({"type": "root_path", "frames": [0], "positions_xz": [[0, 0]], "speed": 1}))).error(422, "schema_validation");
+    }
+    c130_per_constraint_checks_in_order: |s| {
+        s.post(&constraint(json!({"type": "effector_target", "joint": "Tail", "frames": [99], "positions": [[0, 0, 0]]}))).error(400, "unknown_joint");
+    }
+    c131_the_first_constraint_decides: |s| {
+        let range = json!({"type": "root_path", "frames": [99], "positions_xz": [[0, 0]]});
+        let ground = json!({"type": "ground_height", "points": [[0, 0, 0]]});
+        s.post(&with(json!({"constraints": [range, ground]}))).error(400, "frame_out_of_range");
+        s.post(&with(json!({"constraints": [ground, range]}))).error(400, "unsupported_constraint");
+    }
+
+    // ---- H. top-level shape, options, guidance, timing ------------------------------------------
+    c139_zero_duration_frames_is_422: |s| {
+        s.post(&with(json!({"segments": [], "duration_frames": 0,
+            "constraints": [{"type": "root_path", "frames": [0], "positions_xz": [[0, 0]]}]}))).error(422, "schema_validation");
+    }
+    c140_model_and_skeleton_are_required: |s| {
+        for key in ["model", "skeleton"] {
+            let mut body = valid();
+            body.as_object_mut().unwrap().remove(key);
+            let e = s.post(&body).error(422, "schema_validation");
+            assert_eq!(schema_type(&e), "missing");
+        }
+        s.post(&with(json!({"model": 5}))).error(422, "schema_validation");
+    }
+    c142_schema_errors_before_the_model_lookup: |s| {
+        s.post(&with(json!({"model": "nope", "options": {"num_samples": 0}}))).error(422, "schema_validation");
+    }
+    c143_empty_or_null_options: |s| {
+        ok(&s.post(&options(json!({}))));
+        ok(&s.post(&options(Value::Null)));
+    }
+    /// [lenient] C147 under D1: `seed: null` passes, a numeric string does not.
+    c147_null_seed_ok_string_seed_refused_d1: |s| {
+        ok(&s.post(&options(json!({"seed": null}))));
+        s.post(&options(json!({"seed": "5"}))).error(422, "schema_validation");
+    }
+    /// [lenient] C148 under D1: only JSON booleans are booleans.
+    c148_post_processing_takes_booleans_only_d1: |s| {
+        ok(&s.post(&options(json!({"post_processing": false}))));
+        for v in [json!("yes"), json!(0), json!("maybe"), json!(2)] {
+            s.post(&options(json!({"post_processing": v}))).error(422, "schema_validation");
+        }
+    }
+    c150_regular_guidance_needs_one_weight: |s| {
+        s.post(&options(json!({"guidance": {"type": "regular"}}))).error(422, "schema_validation");
+        ok(&s.post(&options(json!({"guidance": {"type": "regular", "weight": [3.0]}}))));
+    }
+    c151_separated_guidance_needs_two_weights: |s| {
+        s.post(&options(json!({"guidance": {"type": "separated", "weight": [1.0]}}))).error(422, "schema_validation");
+        ok(&s.post(&options(json!({"guidance": {"type": "separated", "weight": [1.0, 2.0]}}))));
+    }
+    c152_unknown_guidance_type_is_422: |s| {
+        let e = s.post(&options(json!({"guidance": {"type": "cfg++"}}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "literal_error");
+    }
+    c154_unknown_option_is_422: |s| {
+        s.post(&options(json!({"temperature": 0.7}))).error(422, "schema_validation");
+    }
+    c156_loop_false_is_fine: |s| {
+        ok(&s.post(&options(json!({"loop": false}))));
+    }
+    c159_keyframe_budget_range: |s| {
+        let e = s.post(&options(json!({"keyframe_budget": 0}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "greater_than");
+        ok(&s.post(&options(json!({"keyframe_budget": null}))));
+    }
+    c161_empty_model_options_on_a_model_without_dials: |s| {
+        ok(&s.post(&options(json!({"model_options": {}}))));
+        ok(&s.post(&options(json!({"model_options": null}))));
+    }
+    /// [quirk] C165: an infinite fps is 422 (the reference answers a bare 500).
+    c165_infinite_fps_is_422: |s| {
+        let body = with(json!({"timing": {"fps": 24}})).to_string().replace("24", "Infinity");
+        s.request("POST", "/generate", body.as_bytes()).error(422, "schema_validation");
+    }
+    c167_duration_uses_the_effective_fps: |s| {
+        ok(&s.post(&with(json!({"timing": {"fps": 31},
+            "segments": [{"type": "text", "prompt": "w", "duration_frames": 901}]}))));
+    }
+
+    // ---- I. model-level check order -------------------------------------------------------------
+    c169_retargeting_is_checked_first: |s| {
+        let body = with(json!({"skeleton": {"joints": [{"name": "Root", "parent": null, "rest_translation": [0, 1, 0], "rest_rotation": [0, 0, 0, 1]}]},
+            "options": {"loop": true}}));
+        s.post(&body).error(400, "retargeting_unsupported");
+    }
+    c170_model_options_then_keyframe_budget_then_loop: |s| {
+        let e = s.post(&options(json!({"loop": true, "keyframe_budget": 0.1, "model_options": {"a": 1}}))).error(400, "invalid_options");
+        assert_mentions(&e, "model_options");
+        let e = s.post(&options(json!({"loop": true, "keyframe_budget": 0.1}))).error(400, "invalid_options");
+        assert_mentions(&e, "keyframe_budget");
+    }
+    c171_loop_before_constraints: |s| {
+        let body = with(json!({"options": {"loop": true}, "constraints": [{"type": "ground_height", "points": [[0, 0, 0]]}]}));
+        let e = s.post(&body).error(400, "invalid_options");
+        assert_mentions(&e, "loop");
+    }
+    c173_prompt_length_before_duration: |s| {
+        let e = s.post(&segment(json!({"type": "text", "prompt": "w".repeat(1001), "duration_frames": 901}))).error(400, "invalid_options");
+        assert_mentions(&e, "prompt length");
+    }
+    c174_schema_limits_first: |s| {
+        let many: Vec<Value> = (0..65).map(|_| json!({"type": "root_path", "frames": [0], "positions_xz": [[0, 0]]})).collect();
+        s.post(&with(json!({"options": {"num_samples": 17}, "constraints": many}))).error(422, "schema_validation");
+    }
+
+    // ---- K. batches --------------------------------------------------------------------------------
+    c213_c214_batch_major_decides_first: |s| {
+        for v in ["2.0", "abc"] {
+            s.post(&json!({"protocol_version": v, "requests": "not a list"})).error(400, "version_unsupported");
+        }
+    }
+    c216_requests_must_be_a_non_empty_list: |s| {
+        for r in [json!([]), json!({}), Value::Null, json!("x")] {
+            let e = s.post(&json!({"protocol_version": "1.4", "requests": r})).error(422, "schema_validation");
+            assert_mentions(&e, "requests must be a non-empty list");
+        }
+    }
+    c217_at_most_sixteen_items: |s| {
+        let item = || { let mut v = valid(); v.as_object_mut().unwrap().remove("protocol_version"); v };
+        let e = s.post(&json!({"protocol_version": "1.4", "requests": vec![item(); 17]})).error(400, "invalid_options");
+        assert_eq!(e["details"], json!({"max_batch_size": 16, "requests": 17}));
+        assert_eq!(s.post(&json!({"protocol_version": "1.4", "requests": vec![item(); 16]})).json()["results"].as_array().unwrap().len(), 16);
+    }
+    c220_c224_item_errors: |s| {
+        let item = |fields: Value| { let mut v = valid(); v.as_object_mut().unwrap().remove("protocol_version"); for (k, f) in fields.as_object().unwrap() { v[k] = f.clone(); } v };
+        let two_roots = {
+            let mut sk = null_skeleton();
+            sk["joints"][1]["parent"] = Value::Null;
+            sk
+        };
+        let results = s.post(&json!({"protocol_version": "1.4", "requests": [
+            item(json!({"model": "nope"})),
+            item(json!({"segments": [{"type": "text", "duration_frames": 3}]})),
+            item(json!({"skeleton": two_roots})),
+            item(json!({"segments": [{"type": "pose", "prompt": "x"}]})),
+            item(json!({"protocol_version": "2.0"})),
+            item(json!({})),
+        ]})).json()["results"].clone();
+        let codes: Vec<&str> = results.as_array().unwrap().iter().map(|r| r["error"]["code"].as_str().unwrap_or("ok")).collect();
+        assert_eq!(codes, ["unknown_model", "schema_validation", "invalid_skeleton", "unsupported_segment", "version_unsupported", "ok"]);
+        assert!(results[1]["error"]["details"]["errors"].is_array());
+    }
+    c225_a_nested_batch_item_is_a_schema_error: |s| {
+        let results = s.post(&json!({"protocol_version": "1.4", "requests": [{"requests": [valid()]}]})).json();
+        assert_eq!(results["results"][0]["error"]["code"], "schema_validation");
+    }
+    c228_each_result_has_one_key: |s| {
+        let results = s.post(&json!({"protocol_version": "1.4", "requests": [{"model": "nope"}, valid()]})).json();
+        for r in results["results"].as_array().unwrap() {
+            assert_eq!(r.as_object().unwrap().len(), 1, "{r}");
+        }
+    }
+
+    // ---- L. error envelope ---------------------------------------------------------------------------
+    c236_details_is_always_an_object: |s| {
+        let e = s.post(&options(json!({"loop": true}))).error(400, "invalid_options");
+        assert!(e["details"].is_object());
+        let e = s.request("POST", "/generate", b"").error(422, "schema_validation");
+        assert_eq!(e["details"], json!({}));
+    }
+    c239_schema_errors_never_echo_input: |s| {
+        let e = s.post(&text(json!(-4))).error(422, "schema_validation");
+        for err in e["details"]["errors"].as_array().unwrap() {
+            assert!(err.get("input").is_none() && err.get("url").is_none(), "{err}");
+            assert!(err["type"].is_string() && err["loc"].is_array() && err["msg"].is_string());
+        }
+    }
+    c240_union_locations_carry_the_tag: |s| {
+        let e = s.post(&segment(json!({"type": "text", "prompt": 7, "duration_frames": 3}))).error(422, "schema_validation");
+        assert_eq!(e["details"]["errors"][0]["loc"], json!(["segments", 0, "text", "prompt"]));
+    }
+    c241_cross_field_errors_have_empty_loc: |s| {
+        let e = s.post(&with(json!({"segments": [], "constraints": []}))).error(422, "schema_validation");
+        assert_eq!(e["details"]["errors"][0]["loc"], json!([]));
+    }
+    c242_invalid_skeleton_message_is_the_first_topology_error: |s| {
+        let e = s.post(&skeleton(|j| j[1]["parent"] = Value::Null)).error(400, "invalid_skeleton");
+        assert_eq!(e["details"]["errors"][0]["type"], "invalid_skeleton");
+        assert_eq!(e["message"], e["details"]["errors"][0]["msg"]);
+    }
+
+    // ---- M. response glTF ------------------------------------------------------------------------------
+    c243_top_level_keys_in_order: |s| {
+        let doc = ok(&s.post(&valid()));
+        let keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["asset", "nodes", "scenes", "scene", "skins", "animations", "accessors", "bufferViews", "buffers", "extensionsUsed", "extensions"]);
+    }
+    c244_c246_c247_asset_scene_and_skin: |s| {
+        let doc = ok(&s.post(&valid()));
+        assert_eq!(doc["asset"]["version"], "2.0");
+        assert_eq!(doc["scenes"], json!([{"nodes": [0]}]));
+        assert_eq!(doc["scene"], 0);
+        assert_eq!(doc["skins"], json!([{"name": "skin", "joints": [0, 1, 2, 3, 4]}]));
+    }
+    c245_nodes_follow_the_request_skeleton: |s| {
+        let doc = ok(&s.post(&valid()));
+        assert_eq!(doc["nodes"][0]["name"], "Hips");
+        assert_eq!(doc["nodes"][0]["children"], json!([1, 3, 4]));
+        assert!(doc["nodes"][2].get("children").is_none());
+        assert_eq!(doc["nodes"][3]["translation"], json!([0.1, -0.95, 0.0]));
+    }
+    c248_c249_one_animation_per_sample_with_rotation_channels_then_root_translation: |s| {
+        let doc = ok(&s.post(&options(json!({"num_samples": 2}))));
+        let animations = doc["animations"].as_array().unwrap();
+        assert_eq!(animations[1]["name"], "sample_1");
+        let paths: Vec<&str> = animations[0]["channels"].as_array().unwrap().iter().map(|c| c["target"]["path"].as_str().unwrap()).collect();
+        assert_eq!(paths, ["rotation", "rotation", "rotation", "rotation", "rotation", "translation"]);
+        for (k, c) in animations[0]["channels"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(c["sampler"], k);
+        }
+        assert!(animations[0]["samplers"].as_array().unwrap().iter().all(|s| s["interpolation"] == "LINEAR"));
+    }
+    c251_c252_accessors: |s| {
+        let doc = ok(&s.post(&valid()));
+        let acc = doc["accessors"].as_array().unwrap();
+        assert_eq!(acc[0]["min"], json!([0.0]));
+        assert!(acc[0]["max"].is_array());
+        for a in &acc[1..] {
+            assert!(a.get("min").is_none() && a.get("max").is_none());
+            assert_eq!(a["componentType"], 5126);
+        }
+    }
+    c253_c254_views_and_buffer: |s| {
+        let doc = ok(&s.post(&valid()));
+        let mut offset = 0;
+        for (i, v) in doc["bufferViews"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(doc["accessors"][i]["bufferView"], i);
+            assert_eq!(v["byteOffset"], offset);
+            assert!(v.get("byteStride").is_none() && v.get("target").is_none());
+            offset += v["byteLength"].as_u64().unwrap();
+        }
+        assert_eq!(doc["buffers"][0]["byteLength"], offset);
+        assert!(doc["buffers"][0]["uri"].as_str().unwrap().starts_with("data:application/octet-stream;base64,"));
+    }
+    c257_extensions_used: |s| {
+        let doc = ok(&s.post(&valid()));
+        assert_eq!(doc["extensionsUsed"], json!(["MMCP_motion"]));
+        assert!(doc.get("extensionsRequired").is_none());
+    }
+    c258_the_answer_animates_the_request_skeleton: |s| {
+        let doc = ok(&s.post(&skeleton(|j| j[0]["rest_translation"] = json!([0, 2, 0]))));
+        assert_eq!(doc["nodes"][0]["translation"], json!([0.0, 2.0, 0.0]));
+    }
+    c262_no_translation_channels_without_joint_translation: |s| {
+        let doc = ok(&s.post(&valid()));
+        let translations = doc["animations"][0]["channels"].as_array().unwrap().iter().filter(|c| c["target"]["path"] == "translation").count();
+        assert_eq!(translations, 1);
+    }
+
+    // ---- N. the extension ------------------------------------------------------------------------------
+    c267_c268_model_fps_and_samples: |s| {
+        let doc = ok(&s.post(&with(json!({"timing": {"fps": 25}}))));
+        let ext = &doc["extensions"]["MMCP_motion"];
+        assert_eq!(ext["model"], "null");
+        assert_eq!(ext["fps"], json!(25.0));
+        assert_eq!(ext["samples"][0], json!({"name": "sample_0", "num_frames": 3, "chunk_boundaries": []}));
+    }
+}
