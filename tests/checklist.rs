@@ -9,14 +9,15 @@ mod support;
 use serde_json::{json, Value};
 use support::*;
 
-/// Each row: a test against a fresh server hosting the null model.
+/// Each row: a test against a fresh server hosting `$model` (the null
+/// model, or `everything`, which opts in to every optional part).
 macro_rules! checklist {
-    ($($(#[doc = $doc:literal])* $name:ident: |$s:ident| $body:block)*) => {
+    ($model:literal; $($(#[doc = $doc:literal])* $name:ident: |$s:ident| $body:block)*) => {
         $(
             $(#[doc = $doc])*
             #[test]
             fn $name() {
-                let $s = Server::start(&["null"]);
+                let $s = Server::start(&[$model]);
                 $body
             }
         )*
@@ -66,7 +67,7 @@ fn schema_type(error: &Value) -> &str {
     error["details"]["errors"][0]["type"].as_str().unwrap_or("")
 }
 
-checklist! {
+checklist! { "null";
     // ---- A. routing and transport ----------------------------------------------
     c003_a_batch_answers_application_json: |s| {
         let a = s.post(&json!({"protocol_version": "1.4", "requests": [valid()]}));
@@ -687,5 +688,337 @@ checklist! {
         assert_eq!(ext["model"], "null");
         assert_eq!(ext["fps"], json!(25.0));
         assert_eq!(ext["samples"][0], json!({"name": "sample_0", "num_frames": 3, "chunk_boundaries": []}));
+    }
+}
+
+// ---- [opt-in] lines, against tests/components/everything ------------------------
+
+fn ev(fields: Value) -> Value {
+    let mut body = with(fields);
+    body["model"] = json!("everything");
+    body
+}
+
+fn dial(name: &str, value: Value) -> Value {
+    ev(json!({"options": {"model_options": {name: value}}}))
+}
+
+/// Asserts a refused dial value: the C183 message prefix and details.
+fn refused_dial(s: &Server, name: &str, value: Value, says: &str) {
+    let e = s
+        .post(&dial(name, value.clone()))
+        .error(400, "invalid_options");
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("options.model_options.{name}: ")),
+        "{message}"
+    );
+    assert!(message.contains(says), "{says:?} not in {message}");
+    assert_eq!(
+        e["details"],
+        json!({"model": "everything", "option": name, "value": value})
+    );
+}
+
+fn mref(frames: usize, names: &[&str]) -> Value {
+    json!({"type": "motion_reference", "duration_frames": 4, "joint_names": names,
+        "rotations": vec![vec![json!([0, 0, 0, 1]); names.len()]; frames],
+        "root_positions": vec![json!([0, 0.95, 0]); frames], "fps": 30})
+}
+
+const NAMES: [&str; 5] = ["Hips", "Spine", "Head", "LeftFoot", "RightFoot"];
+
+fn video(fields: Value) -> Value {
+    let mut seg = json!({"type": "video_reference", "duration_frames": 4});
+    for (k, v) in fields.as_object().unwrap() {
+        seg[k] = v.clone();
+    }
+    ev(json!({"segments": [seg]}))
+}
+
+fn inline(bytes: usize) -> Value {
+    use base64::Engine as _;
+    json!({"data": base64::engine::general_purpose::STANDARD.encode(vec![b'x'; bytes]), "media_type": "video/mp4"})
+}
+
+checklist! { "everything";
+    c020_declared_dials_are_published_with_all_eight_keys: |s| {
+        let caps = s.get("/capabilities").json();
+        let twist = &caps["models"][0]["model_options"][0];
+        let keys: Vec<&str> = twist.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["name", "type", "title", "description", "default", "minimum", "maximum", "values"]);
+        assert_eq!(twist["description"], Value::Null);
+        let body = String::from_utf8(s.get("/capabilities").body).unwrap();
+        assert!(body.contains("\"minimum\":0.0,\"maximum\":1.0"), "{body}");
+    }
+    c028_reference_limits_appear_when_set: |s| {
+        let caps = s.get("/capabilities").json();
+        let keys: Vec<&str> = caps["models"][0]["limits"].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(&keys[6..], ["max_reference_frames", "max_video_bytes", "max_video_seconds"]);
+    }
+    c086_a_pose_is_one_frame: |s| {
+        let doc = ok(&s.post(&ev(json!({"segments": [{"type": "pose", "prompt": "stand"}]}))));
+        assert_eq!(doc["extensions"]["MMCP_motion"]["samples"][0]["num_frames"], 1);
+        assert_eq!(doc["accessors"][0]["min"], json!([0.0]));
+        assert_eq!(doc["accessors"][0]["max"], json!([0.0]));
+    }
+    c087_pose_takes_no_frames_or_seed: |s| {
+        for extra in [json!({"duration_frames": 2}), json!({"seed": 1})] {
+            let mut seg = json!({"type": "pose", "prompt": "stand"});
+            seg.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            let e = s.post(&ev(json!({"segments": [seg]}))).error(422, "schema_validation");
+            assert_eq!(schema_type(&e), "extra_forbidden");
+        }
+    }
+    c088_pose_prompt_length_is_limited: |s| {
+        s.post(&ev(json!({"segments": [{"type": "pose", "prompt": "p".repeat(1001)}]}))).error(400, "invalid_options");
+    }
+    c089_a_pose_counts_one_frame_among_others: |s| {
+        let doc = ok(&s.post(&ev(json!({"segments": [{"type": "pose", "prompt": "stand"}, {"type": "text", "prompt": "w", "duration_frames": 4}]}))));
+        assert_eq!(doc["extensions"]["MMCP_motion"]["samples"][0]["num_frames"], 5);
+    }
+    c090_only_a_pose_means_one_frame_for_constraints: |s| {
+        let e = s.post(&ev(json!({"segments": [{"type": "pose", "prompt": "stand"}],
+            "constraints": [{"type": "root_path", "frames": [1], "positions_xz": [[0, 0]]}]}))).error(400, "frame_out_of_range");
+        assert_eq!(e["message"], "frame 1 is outside [0, 0]");
+    }
+    c128_ground_height_has_no_range_check: |s| {
+        ok(&s.post(&ev(json!({"constraints": [{"type": "ground_height", "points": [[1000, -1000, 5]]}]}))));
+    }
+    c129_ground_height_shapes: |s| {
+        for c in [json!({"type": "ground_height", "points": []}),
+                  json!({"type": "ground_height", "points": [[0, 0]]}),
+                  json!({"type": "ground_height", "points": [[0, 0, 0]], "frames": [0]})] {
+            s.post(&ev(json!({"constraints": [c]}))).error(422, "schema_validation");
+        }
+        let nan = ev(json!({"constraints": [{"type": "ground_height", "points": [[0, 0, 7]]}]})).to_string().replace("[[0,0,7]]", "[[0,0,NaN]]");
+        s.request("POST", "/generate", nan.as_bytes()).error(422, "schema_validation");
+    }
+    c157_loop_needs_exactly_one_segment: |s| {
+        ok(&s.post(&ev(json!({"options": {"loop": true}}))));
+        let two = ev(json!({"options": {"loop": true}, "segments": [
+            {"type": "text", "prompt": "w", "duration_frames": 3}, {"type": "text", "prompt": "w", "duration_frames": 3}]}));
+        assert_eq!(s.post(&two).error(400, "invalid_options")["details"], json!({"segments": 2}));
+        let none = ev(json!({"options": {"loop": true}, "segments": [], "duration_frames": 5,
+            "constraints": [{"type": "root_path", "frames": [0], "positions_xz": [[0, 0]]}]}));
+        assert_eq!(s.post(&none).error(400, "invalid_options")["details"], json!({"segments": 0}));
+    }
+    c160_keyframe_budget_is_accepted: |s| {
+        ok(&s.post(&ev(json!({"options": {"keyframe_budget": 0.01}}))));
+    }
+    c175_max_num_samples_is_the_models: |s| {
+        let e = s.post(&ev(json!({"options": {"num_samples": 5}}))).error(400, "invalid_options");
+        assert_eq!(e["message"], "num_samples 5 exceeds max_num_samples 4");
+        assert_eq!(e["details"], json!({}));
+    }
+    c176_an_undeclared_dial: |s| {
+        let e = s.post(&dial("nope", json!(1))).error(400, "invalid_options");
+        assert_eq!(e["message"], "this model has no option 'nope'");
+        assert_eq!(e["details"], json!({"model": "everything", "options": ["extras", "mirror", "steps", "style", "twist"]}));
+    }
+    c177_dials_are_checked_in_request_order: |s| {
+        let first = ev(json!({"options": {"model_options": {"twist": 5, "nope": 1}}}));
+        assert_mentions(&s.post(&first).error(400, "invalid_options"), "above the maximum");
+        let second = ev(json!({"options": {"model_options": {"nope": 1, "twist": 5}}}));
+        assert_mentions(&s.post(&second).error(400, "invalid_options"), "has no option 'nope'");
+    }
+    /// C178: NaN cannot be sent at all here (D3 refuses the token: 422).
+    c178_number_dials: |s| {
+        ok(&s.post(&dial("twist", json!(0.5))));
+        ok(&s.post(&dial("twist", json!(1))));
+        refused_dial(&s, "twist", json!(1.01), "above the maximum");
+        refused_dial(&s, "twist", json!(-0.1), "below the minimum");
+        refused_dial(&s, "twist", json!(true), "expected a number, got bool");
+        refused_dial(&s, "twist", json!("0.5"), "expected a number, got str");
+        refused_dial(&s, "twist", Value::Null, "expected a number");
+        let nan = dial("twist", json!(0.25)).to_string().replace("0.25", "NaN");
+        s.request("POST", "/generate", nan.as_bytes()).error(422, "schema_validation");
+    }
+    c179_integer_dials: |s| {
+        ok(&s.post(&dial("steps", json!(3.0))));
+        refused_dial(&s, "steps", json!(3.5), "expected an integer");
+        refused_dial(&s, "steps", json!(0), "below the minimum");
+        let huge = dial("steps", json!(7)).to_string().replace(":7", ":1000000000000000000000000000000");
+        ok(&s.request("POST", "/generate", huge.as_bytes()));
+    }
+    c180_boolean_dials: |s| {
+        ok(&s.post(&dial("mirror", json!(true))));
+        refused_dial(&s, "mirror", json!(1), "expected a boolean, got int");
+    }
+    c181_enum_dials: |s| {
+        ok(&s.post(&dial("style", json!("calm"))));
+        refused_dial(&s, "style", json!("loud"), "is not one of");
+        refused_dial(&s, "style", json!(["calm"]), "is not one of");
+    }
+    c182_flags_dials: |s| {
+        ok(&s.post(&dial("extras", json!(["x", "y"]))));
+        ok(&s.post(&dial("extras", json!([]))));
+        refused_dial(&s, "extras", json!("x"), "expected a list of flags");
+        refused_dial(&s, "extras", json!(["x", "x"]), "the same flag is listed twice");
+        refused_dial(&s, "extras", json!(["q"]), "not among");
+    }
+    c183_refused_dials_share_one_shape: |s| {
+        refused_dial(&s, "twist", json!(2), "above the maximum 1.0");
+    }
+    c184_a_valid_motion_reference: |s| {
+        ok(&s.post(&ev(json!({"segments": [mref(2, &NAMES)]}))));
+    }
+    c185_a_one_frame_clip_is_too_short: |s| {
+        let e = s.post(&ev(json!({"segments": [mref(1, &NAMES)]}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "too_short");
+    }
+    c186_max_reference_frames: |s| {
+        let e = s.post(&ev(json!({"segments": [mref(11, &NAMES)]}))).error(400, "invalid_options");
+        assert_eq!(e["details"], json!({"max_reference_frames": 10, "reference_frames": 11, "segment": 0}));
+        ok(&s.post(&ev(json!({"segments": [mref(10, &NAMES)]}))));
+    }
+    c187_the_clip_needs_the_root: |s| {
+        let e = s.post(&ev(json!({"segments": [mref(2, &["Spine", "Head"])]}))).error(400, "invalid_request");
+        assert_eq!(e["details"], json!({"root_joint": "Hips", "segment": 0}));
+    }
+    c188_an_unknown_clip_joint: |s| {
+        let e = s.post(&ev(json!({"segments": [mref(2, &["Hips", "Tail"])]}))).error(400, "unknown_joint");
+        assert_mentions(&e, "not in the request skeleton");
+    }
+    c189_clip_names_are_unique: |s| {
+        let e = s.post(&ev(json!({"segments": [mref(2, &["Hips", "Hips"])]}))).error(422, "schema_validation");
+        assert!(e["details"]["errors"][0]["msg"].as_str().unwrap().contains("joint_names must be unique"));
+    }
+    c190_clip_shapes: |s| {
+        let mut seg = mref(2, &NAMES);
+        seg["rotations"][1] = json!([[0, 0, 0, 1]]);
+        s.post(&ev(json!({"segments": [seg]}))).error(422, "schema_validation");
+        let mut seg = mref(2, &NAMES);
+        seg["root_positions"] = json!([[0, 0.95, 0]]);
+        s.post(&ev(json!({"segments": [seg]}))).error(422, "schema_validation");
+    }
+    c191_clip_numbers: |s| {
+        for (k, v) in [("fps", json!(0)), ("duration_frames", json!(0)), ("joint_names", json!([]))] {
+            let mut seg = mref(2, &NAMES);
+            seg[k] = v;
+            s.post(&ev(json!({"segments": [seg]}))).error(422, "schema_validation");
+        }
+        let nan = ev(json!({"segments": [mref(2, &NAMES)]})).to_string().replace("\"fps\":30", "\"fps\":NaN");
+        s.request("POST", "/generate", nan.as_bytes()).error(422, "schema_validation");
+    }
+    c192_fidelity_is_gone: |s| {
+        let mut seg = mref(2, &NAMES);
+        seg["fidelity"] = json!(0.5);
+        s.post(&ev(json!({"segments": [seg]}))).error(422, "schema_validation");
+    }
+    c193_a_clip_skeleton_must_be_canonical: |s| {
+        let mut seg = mref(2, &NAMES);
+        seg["skeleton"] = null_skeleton();
+        ok(&s.post(&ev(json!({"segments": [seg]}))));
+        let mut seg = mref(2, &["Root"]);
+        seg["skeleton"] = json!({"joints": [{"name": "Root", "parent": null, "rest_translation": [0, 1, 0], "rest_rotation": [0, 0, 0, 1]}]});
+        s.post(&ev(json!({"segments": [seg]}))).error(400, "retargeting_unsupported");
+    }
+    c194_a_clip_skeleton_topology_error: |s| {
+        let mut sk = null_skeleton();
+        sk["joints"][1]["parent"] = Value::Null;
+        let mut seg = mref(2, &NAMES);
+        seg["skeleton"] = sk;
+        let e = s.post(&ev(json!({"segments": [seg]}))).error(400, "invalid_skeleton");
+        assert_eq!(e["details"]["errors"][0]["loc"], json!(["segments", 0, "motion_reference", "skeleton"]));
+    }
+    c196_segments_are_checked_in_order: |s| {
+        let e = s.post(&ev(json!({"segments": [mref(2, &NAMES), mref(11, &NAMES)]}))).error(400, "invalid_options");
+        assert_eq!(e["details"]["segment"], 1);
+        let e = s.post(&ev(json!({"segments": [mref(11, &["Hips", "Tail"])]}))).error(400, "unknown_joint");
+        assert_mentions(&e, "Tail");
+    }
+    c197_motion_references_are_checked_before_videos: |s| {
+        let mut vid = json!({"type": "video_reference", "duration_frames": 4});
+        vid["video"] = inline(101);
+        let e = s.post(&ev(json!({"segments": [vid, mref(11, &NAMES)]}))).error(400, "invalid_options");
+        assert_eq!(e["details"]["segment"], 1);
+    }
+    c198_https_urls_pass: |s| {
+        ok(&s.post(&video(json!({"video": {"url": "https://cdn.example.com/a.mp4"}}))));
+        ok(&s.post(&video(json!({"video": {"url": "HTTPS://cdn.example.com/a.mp4"}}))));
+    }
+    c199_http_urls_are_refused: |s| {
+        let e = s.post(&video(json!({"video": {"url": "http://cdn.example.com/a.mp4"}}))).error(422, "schema_validation");
+        assert!(e["details"]["errors"][0]["msg"].as_str().unwrap().contains("must be an https URL"));
+    }
+    c200_url_rules: |s| {
+        let long = format!("https://h/{}", "a".repeat(4100));
+        for url in ["https://u:pw@cdn.example.com/a", "https:///a", "https://h:99999/a", "https://h:0/a", "https://h/a b", long.as_str()] {
+            s.post(&video(json!({"video": {"url": url}}))).error(422, "schema_validation");
+        }
+    }
+    c201_exactly_one_source: |s| {
+        for v in [json!({"url": "https://h/a", "media_type": "video/mp4"}), json!({"url": "https://h/a", "data": "QUJD"}), json!({})] {
+            s.post(&video(json!({"video": v}))).error(422, "schema_validation");
+        }
+    }
+    c202_inline_media_types: |s| {
+        s.post(&video(json!({"video": {"data": "QUJD"}}))).error(422, "schema_validation");
+        let e = s.post(&video(json!({"video": {"data": "QUJD", "media_type": "video/avi"}}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "literal_error");
+    }
+    c203_standard_base64_only: |s| {
+        for data in ["QUJ", "====", "QU-_", "QU\nJD", "QU JD", "QU=JD"] {
+            s.post(&video(json!({"video": {"data": data, "media_type": "video/mp4"}}))).error(422, "schema_validation");
+        }
+    }
+    c204_max_video_bytes: |s| {
+        let e = s.post(&video(json!({"video": inline(101)}))).error(413, "payload_too_large");
+        assert_eq!(e["details"], json!({"max_video_bytes": 100, "video_bytes": 101, "segment": 0}));
+        ok(&s.post(&video(json!({"video": inline(100)}))));
+    }
+    c205_video_trim_and_fps: |s| {
+        let url = json!({"url": "https://h/a"});
+        for extra in [json!({"start_s": 2, "end_s": 2}), json!({"start_s": -1}), json!({"end_s": 0}), json!({"fps": 0})] {
+            let mut fields = json!({"video": url});
+            fields.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            s.post(&video(fields)).error(422, "schema_validation");
+        }
+        s.post(&video(json!({"video": {"url": "https://h/a", "x": 1}}))).error(422, "schema_validation");
+    }
+    c206_max_video_seconds: |s| {
+        let e = s.post(&video(json!({"video": {"url": "https://h/a"}, "start_s": 1, "end_s": 7}))).error(400, "invalid_options");
+        assert_eq!(e["message"], "video_reference reads 6s of video; max_video_seconds is 5");
+        assert_eq!(e["details"], json!({"max_video_seconds": 5.0, "video_seconds": 6.0, "segment": 0}));
+        ok(&s.post(&video(json!({"video": {"url": "https://h/a"}, "end_s": 5}))));
+        ok(&s.post(&video(json!({"video": {"url": "https://h/a"}, "start_s": 100}))));
+    }
+    c207_bytes_before_seconds: |s| {
+        s.post(&video(json!({"video": inline(101), "end_s": 9}))).error(413, "payload_too_large");
+    }
+    c208_video_bytes_before_model_options: |s| {
+        let mut body = video(json!({"video": inline(101)}));
+        body["options"] = json!({"model_options": {"nope": 1}});
+        s.post(&body).error(413, "payload_too_large");
+    }
+    c209_a_huge_invalid_video_gets_a_small_answer: |s| {
+        let a = s.post(&video(json!({"video": {"data": "!".repeat(900_000), "media_type": "video/mp4"}})));
+        a.error(422, "schema_validation");
+        assert!(a.body.len() < 4096, "{} bytes", a.body.len());
+    }
+    c259_backbone_keyframes_thin_a_channel: |s| {
+        let doc = ok(&s.post(&ev(json!({"segments": [{"type": "text", "prompt": "keys", "duration_frames": 5}]}))));
+        let anim = &doc["animations"][0];
+        let sampler = &anim["samplers"][anim["channels"][1]["sampler"].as_u64().unwrap() as usize];
+        let times = &doc["accessors"][sampler["input"].as_u64().unwrap() as usize];
+        assert_eq!(times["count"], 3);
+        assert_eq!(times["max"], json!([4.0 / 30.0_f32]));
+    }
+    c260_identical_key_sets_share_a_time_accessor: |s| {
+        let doc = ok(&s.post(&ev(json!({"segments": [{"type": "text", "prompt": "keys", "duration_frames": 5}], "options": {"num_samples": 2}}))));
+        let input = |a: usize, ch: usize| {
+            let anim = &doc["animations"][a];
+            anim["samplers"][anim["channels"][ch]["sampler"].as_u64().unwrap() as usize]["input"].clone()
+        };
+        assert_eq!(input(0, 1), input(0, 2));
+        assert_eq!(input(0, 1), input(1, 2));
+        assert_ne!(input(0, 1), input(0, 0));
+    }
+    c261_moved_joints_get_translation_channels: |s| {
+        let doc = ok(&s.post(&ev(json!({"segments": [{"type": "text", "prompt": "slide", "duration_frames": 4}]}))));
+        let targets: Vec<(u64, &str)> = doc["animations"][0]["channels"].as_array().unwrap().iter()
+            .map(|c| (c["target"]["node"].as_u64().unwrap(), c["target"]["path"].as_str().unwrap())).collect();
+        assert_eq!(&targets[5..], [(0, "translation"), (1, "translation")]);
     }
 }
