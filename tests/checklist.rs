@@ -62,6 +62,23 @@ fn skeleton(f: impl FnOnce(&mut Vec<Value>)) -> Value {
     with(json!({ "skeleton": s }))
 }
 
+/// The float32 values of accessor `index`.
+fn accessor_floats(doc: &Value, index: usize) -> Vec<f32> {
+    use base64::Engine as _;
+    let uri = doc["buffers"][0]["uri"].as_str().unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(uri.split_once(',').unwrap().1)
+        .unwrap();
+    let view =
+        &doc["bufferViews"][doc["accessors"][index]["bufferView"].as_u64().unwrap() as usize];
+    let start = view["byteOffset"].as_u64().unwrap() as usize;
+    let len = view["byteLength"].as_u64().unwrap() as usize;
+    bytes[start..start + len]
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
 /// The first schema error's type.
 fn schema_type(error: &Value) -> &str {
     error["details"]["errors"][0]["type"].as_str().unwrap_or("")
@@ -100,6 +117,9 @@ checklist! { "null";
     }
 
     // ---- B. capabilities ----------------------------------------------------------
+    c016_response_formats: |s| {
+        assert_eq!(s.get("/capabilities").json()["response_formats"], json!(["gltf_2.0_json", "gltf_2.0_binary"]));
+    }
     c014_c015_protocol_constants: |s| {
         let caps = s.get("/capabilities").json();
         assert_eq!(caps["protocol_version"], "1.4");
@@ -442,6 +462,14 @@ checklist! { "null";
     }
 
     // ---- H. top-level shape, options, guidance, timing ------------------------------------------
+    c136_duration_frames_alone_is_not_enough: |s| {
+        let e = s.post(&with(json!({"segments": [], "duration_frames": 5}))).error(422, "schema_validation");
+        assert!(e["details"]["errors"][0]["msg"].as_str().unwrap().contains("at least one of `segments` or `constraints` must be non-empty"), "{e}");
+    }
+    c137_duration_frames_with_segments_is_forbidden: |s| {
+        let e = s.post(&with(json!({"duration_frames": 5}))).error(422, "schema_validation");
+        assert!(e["details"]["errors"][0]["msg"].as_str().unwrap().contains("forbidden when `segments` is non-empty"), "{e}");
+    }
     c139_zero_duration_frames_is_422: |s| {
         s.post(&with(json!({"segments": [], "duration_frames": 0,
             "constraints": [{"type": "root_path", "frames": [0], "positions_xz": [[0, 0]]}]}))).error(422, "schema_validation");
@@ -555,7 +583,7 @@ checklist! { "null";
         assert_eq!(e["details"], json!({"max_batch_size": 16, "requests": 17}));
         assert_eq!(s.post(&json!({"protocol_version": "1.4", "requests": vec![item(); 16]})).json()["results"].as_array().unwrap().len(), 16);
     }
-    c220_c224_item_errors: |s| {
+    c220_c221_c222_c223_c224_item_errors: |s| {
         let item = |fields: Value| { let mut v = valid(); v.as_object_mut().unwrap().remove("protocol_version"); for (k, f) in fields.as_object().unwrap() { v[k] = f.clone(); } v };
         let two_roots = {
             let mut sk = null_skeleton();
@@ -665,6 +693,22 @@ checklist! { "null";
         }
         assert_eq!(doc["buffers"][0]["byteLength"], offset);
         assert!(doc["buffers"][0]["uri"].as_str().unwrap().starts_with("data:application/octet-stream;base64,"));
+    }
+    c250_dense_channels_share_time_accessor_0: |s| {
+        let doc = ok(&s.post(&with(json!({"options": {"num_samples": 2}, "timing": {"fps": 24},
+            "segments": [{"type": "text", "prompt": "w", "duration_frames": 5}]}))));
+        for anim in doc["animations"].as_array().unwrap() {
+            assert!(anim["samplers"].as_array().unwrap().iter().all(|s| s["input"] == 0));
+        }
+        let times = accessor_floats(&doc, 0);
+        let expected: Vec<f32> = (0..5).map(|i| i as f32 / 24.0_f32).collect();
+        assert_eq!(times, expected);
+    }
+    c256_values_are_the_backbones: |s| {
+        let doc = ok(&s.post(&valid()));
+        assert_eq!(accessor_floats(&doc, 1), [0.0, 0.0, 0.0, 1.0].repeat(3));
+        let root = accessor_floats(&doc, 6);
+        assert_eq!(root, [0.0, 0.95_f32, 0.0].repeat(3));
     }
     c257_extensions_used: |s| {
         let doc = ok(&s.post(&valid()));
@@ -993,9 +1037,16 @@ checklist! { "everything";
         s.post(&body).error(413, "payload_too_large");
     }
     c209_a_huge_invalid_video_gets_a_small_answer: |s| {
-        let a = s.post(&video(json!({"video": {"data": "!".repeat(900_000), "media_type": "video/mp4"}})));
+        // Under this model's 512 KiB cap, so it reaches validation.
+        let a = s.post(&video(json!({"video": {"data": "!".repeat(400_000), "media_type": "video/mp4"}})));
         a.error(422, "schema_validation");
         assert!(a.body.len() < 4096, "{} bytes", a.body.len());
+    }
+    c265_c284_frames_and_samples_are_what_the_backbone_returned: |s| {
+        let doc = ok(&s.post(&ev(json!({"segments": [{"type": "text", "prompt": "fewer", "duration_frames": 6}], "options": {"num_samples": 3}}))));
+        assert_eq!(doc["animations"].as_array().unwrap().len(), 1);
+        assert_eq!(doc["extensions"]["MMCP_motion"]["samples"][0]["num_frames"], 5);
+        assert_eq!(doc["accessors"][0]["count"], 5);
     }
     c259_backbone_keyframes_thin_a_channel: |s| {
         let doc = ok(&s.post(&ev(json!({"segments": [{"type": "text", "prompt": "keys", "duration_frames": 5}]}))));
@@ -1020,5 +1071,199 @@ checklist! { "everything";
         let targets: Vec<(u64, &str)> = doc["animations"][0]["channels"].as_array().unwrap().iter()
             .map(|c| (c["target"]["node"].as_u64().unwrap(), c["target"]["path"].as_str().unwrap())).collect();
         assert_eq!(&targets[5..], [(0, "translation"), (1, "translation")]);
+    }
+}
+
+// ---- backbone failures, against the probes -----------------------------------------
+
+checklist! { "probe";
+    /// C237: every protocol error a backbone may raise maps to its status.
+    c237_status_mapping: |s| {
+        for (code, status) in [("invalid_options", 400), ("invalid_request", 400), ("unauthorized", 401),
+            ("forbidden", 403), ("payload_too_large", 413), ("rate_limited", 429), ("internal_error", 500),
+            ("resource_exhausted", 503), ("model_unavailable", 503), ("timeout", 504)] {
+            s.post(&probe_request(&format!("raise {code}"))).error(status, code);
+        }
+    }
+    c232_an_unencodable_item_is_an_item_internal_error: |s| {
+        let item = |prompt: &str| { let mut v = probe_request(prompt); v.as_object_mut().unwrap().remove("protocol_version"); v };
+        let results = s.post(&json!({"protocol_version": "1.4", "requests": [item("rename"), item("walk")]})).json();
+        assert_eq!(results["results"][0]["error"]["code"], "internal_error");
+        assert!(results["results"][1]["gltf"].is_object());
+    }
+    /// C255: G§10.1's worked example, byte for byte (the probe has its
+    /// two-joint skeleton; only the model id differs).
+    c255_the_worked_example_byte_for_byte: |s| {
+        let body = r#"{"protocol_version":"1.4","model":"probe","skeleton":{"joints":[{"name":"Hips","parent":null,"rest_translation":[0,0.95,0],"rest_rotation":[0,0,0,1]},{"name":"Spine","parent":"Hips","rest_translation":[0,0.5,0],"rest_rotation":[0,0,0,1]}]},"segments":[{"type":"text","prompt":"stand still","duration_frames":3}]}"#;
+        let a = s.request("POST", "/generate", body.as_bytes());
+        let expected = concat!(
+            r#"{"asset":{"version":"2.0","generator":"motionmcp"},"#,
+            r#""nodes":[{"name":"Hips","translation":[0.0,0.95,0.0],"rotation":[0.0,0.0,0.0,1.0],"children":[1]},{"name":"Spine","translation":[0.0,0.5,0.0],"rotation":[0.0,0.0,0.0,1.0]}],"#,
+            r#""scenes":[{"nodes":[0]}],"scene":0,"skins":[{"name":"skin","joints":[0,1]}],"#,
+            r#""animations":[{"name":"sample_0","channels":[{"sampler":0,"target":{"node":0,"path":"rotation"}},{"sampler":1,"target":{"node":1,"path":"rotation"}},{"sampler":2,"target":{"node":0,"path":"translation"}}],"samplers":[{"input":0,"output":1,"interpolation":"LINEAR"},{"input":0,"output":2,"interpolation":"LINEAR"},{"input":0,"output":3,"interpolation":"LINEAR"}]}],"#,
+            r#""accessors":[{"bufferView":0,"componentType":5126,"count":3,"type":"SCALAR","min":[0.0],"max":[0.06666667014360428]},{"bufferView":1,"componentType":5126,"count":3,"type":"VEC4"},{"bufferView":2,"componentType":5126,"count":3,"type":"VEC4"},{"bufferView":3,"componentType":5126,"count":3,"type":"VEC3"}],"#,
+            r#""bufferViews":[{"buffer":0,"byteOffset":0,"byteLength":12},{"buffer":0,"byteOffset":12,"byteLength":48},{"buffer":0,"byteOffset":60,"byteLength":48},{"buffer":0,"byteOffset":108,"byteLength":36}],"#,
+            r#""buffers":[{"byteLength":144,"uri":"data:application/octet-stream;base64,AAAAAImICD2JiIg9AAAAAAAAAAAAAAAAAACAPwAAAAAAAAAAAAAAAAAAgD8AAAAAAAAAAAAAAAAAAIA/AAAAAAAAAAAAAAAAAACAPwAAAAAAAAAAAAAAAAAAgD8AAAAAAAAAAAAAAAAAAIA/AAAAADMzcz8AAAAAAAAAADMzcz8AAAAAAAAAADMzcz8AAAAA"}],"#,
+            r#""extensionsUsed":["MMCP_motion"],"#,
+            r#""extensions":{"MMCP_motion":{"version":"1.4","model":"probe","fps":30.0,"samples":[{"name":"sample_0","num_frames":3,"chunk_boundaries":[]}]}}}"#,
+        );
+        assert_eq!(String::from_utf8(a.body).unwrap(), expected);
+        assert_eq!(expected.len(), 1608 + 1, "the spec's 1608 bytes, plus one for 'probe' vs 'null'");
+    }
+    c270_a_backbone_trajectory_is_written_as_given: |s| {
+        let doc = ok(&s.post(&probe_request("extras")));
+        assert_eq!(doc["extensions"]["MMCP_motion"]["samples"][0]["trajectory"], json!({"model": "custom"}));
+    }
+    /// [quirk] C281 (D9): a generic backbone failure is the 500 envelope.
+    c281_a_backbone_failure_is_a_500_envelope: |s| {
+        let e = s.post(&probe_request("panic")).error(500, "internal_error");
+        assert_mentions(&e, "probe was asked to panic");
+    }
+    /// [quirk] C282 (D9): result joints that differ from the request's.
+    c282_mismatched_result_joints_are_a_500_envelope: |s| {
+        s.post(&probe_request("rename")).error(500, "internal_error");
+    }
+    /// C283 under D3: a NaN in a result is refused (the reference answers 200).
+    c283_non_finite_results_are_refused_d3: |s| {
+        let e = s.post(&probe_request("nan")).error(500, "internal_error");
+        assert_mentions(&e, "root_translations");
+    }
+}
+
+checklist! { "probe-py";
+    c280_a_non_motion_result_is_a_500: |s| {
+        let mut body = probe_request("wrong type");
+        body["model"] = json!("probe-py");
+        let e = s.post(&body).error(500, "internal_error");
+        assert_eq!(e["message"], "backbone.generate must return a MotionResult; got list");
+    }
+}
+
+// ---- P. several models ----------------------------------------------------------------
+
+fn two_models() -> Server {
+    Server::start(&["null", "everything"])
+}
+
+#[test]
+fn c286_the_global_cap_is_the_largest() {
+    let s = two_models();
+    let mut big = valid();
+    big["segments"][0]["prompt"] = json!("w".repeat(1 << 20));
+    let e = s.post(&big).error(413, "payload_too_large");
+    assert_eq!(e["details"]["max_request_bytes"], 1048576);
+}
+
+#[test]
+fn c287_a_models_own_smaller_cap() {
+    let s = two_models();
+    // `language` has no length limit, so only the byte cap can refuse it.
+    let mut body = ev(json!({}));
+    body["segments"][0]["language"] = json!("w".repeat(600 * 1024));
+    let e = s.post(&body).error(413, "payload_too_large");
+    assert_eq!(e["details"]["max_request_bytes"], 524288);
+    assert!(e["details"]["request_bytes"].as_u64().unwrap() > 600 * 1024);
+    // The same body passes the null model's larger cap.
+    let mut null = valid();
+    null["segments"][0]["language"] = json!("w".repeat(600 * 1024));
+    ok(&s.post(&null));
+}
+
+#[test]
+fn c288_the_model_cap_is_checked_after_validation() {
+    let s = two_models();
+    let mut body = ev(json!({}));
+    body["segments"][0]["prompt"] = json!("w".repeat(600 * 1024));
+    body["segments"][0]["duration_frames"] = json!(0);
+    s.post(&body).error(422, "schema_validation");
+}
+
+#[test]
+fn c289_the_batch_cap_is_the_smallest() {
+    let s = two_models();
+    let item = || {
+        let mut v = valid();
+        v.as_object_mut().unwrap().remove("protocol_version");
+        v
+    };
+    let e = s
+        .post(&json!({"protocol_version": "1.4", "requests": vec![item(); 4]}))
+        .error(400, "invalid_options");
+    assert_eq!(e["details"], json!({"max_batch_size": 3, "requests": 4}));
+}
+
+#[test]
+fn c291_unknown_model_lists_every_id_sorted() {
+    let s = Server::start(&["null", "everything", "async-probe"]);
+    let e = s
+        .post(&with(json!({"model": "nope"})))
+        .error(400, "unknown_model");
+    assert_eq!(
+        e["details"]["available_models"],
+        json!(["async-probe", "everything", "null"])
+    );
+}
+
+// ---- Q. coercions: decisions.md D1 (strict types) ------------------------------------
+
+checklist! { "null";
+    /// [lenient] C293 under D1: integer fields take integers (and integral floats) only.
+    c293_integer_coercions_are_refused_d1: |s| {
+        ok(&s.post(&text(json!(3.0))));
+        for v in [json!("3"), json!(" 3 "), json!("+3"), json!("3_000"), json!("3.0"), json!(true), json!(false)] {
+            s.post(&text(v)).error(422, "schema_validation");
+        }
+    }
+    c294_bad_integers_are_refused: |s| {
+        for v in [json!("3.5"), json!("1e3"), json!("0x10"), json!(""), json!(3.5)] {
+            s.post(&text(v)).error(422, "schema_validation");
+        }
+    }
+    /// [lenient] C295 under D1: number fields take numbers only.
+    c295_number_coercions_are_refused_d1: |s| {
+        s.post(&skeleton(|j| j[0]["rest_translation"] = json!(["0", "0.95", "0"]))).error(422, "schema_validation");
+        s.post(&skeleton(|j| j[0]["rest_translation"] = json!([false, 0.95, 0]))).error(422, "schema_validation");
+    }
+    c296_bad_numbers_are_refused: |s| {
+        for v in [Value::Null, json!(""), json!("0x10")] {
+            s.post(&skeleton(|j| j[0]["rest_translation"] = json!([v, 0.95, 0]))).error(422, "schema_validation");
+        }
+    }
+    /// [quirk] C297: the string "nan" is not a number.
+    c297_the_string_nan_is_refused: |s| {
+        s.post(&with(json!({"timing": {"fps": "nan"}}))).error(422, "schema_validation");
+    }
+    /// [lenient] C298 under D1: booleans are JSON booleans only.
+    c298_boolean_coercions_are_refused_d1: |s| {
+        for v in [json!(0), json!(1.0), json!("off"), json!("yes"), json!("T")] {
+            s.post(&options(json!({"loop": v}))).error(422, "schema_validation");
+        }
+    }
+    c299_bad_booleans_are_refused: |s| {
+        for v in [json!(2), json!(1.5), json!("maybe"), json!("")] {
+            s.post(&options(json!({"post_processing": v}))).error(422, "schema_validation");
+        }
+    }
+    c300_strings_are_never_numbers_or_booleans: |s| {
+        for v in [json!(5), json!(true)] {
+            let e = s.post(&with(json!({"model": v}))).error(422, "schema_validation");
+            assert_eq!(schema_type(&e), "string_type");
+        }
+    }
+    c301_tuples_need_arrays_of_the_right_length: |s| {
+        let e = s.post(&skeleton(|j| j[0]["rest_rotation"] = json!({"x": 0, "y": 0, "z": 0, "w": 1}))).error(422, "schema_validation");
+        assert_eq!(schema_type(&e), "tuple_type");
+    }
+    /// [lenient] C302 under D1: frames are integers, not strings.
+    c302_string_frames_are_refused_d1: |s| {
+        s.post(&constraint(json!({"type": "root_path", "frames": ["0"], "positions_xz": [[0, 0]]}))).error(422, "schema_validation");
+    }
+}
+
+checklist! { "everything";
+    c303_dial_values_are_never_coerced: |s| {
+        refused_dial(&s, "steps", json!("3"), "got str");
+        refused_dial(&s, "mirror", json!("true"), "expected a boolean, got str");
+        refused_dial(&s, "twist", json!("0.5"), "expected a number, got str");
     }
 }

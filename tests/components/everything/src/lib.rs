@@ -3,13 +3,17 @@
 //! segment seeds, loop, keyframe reduction, joint translation, one model
 //! option of each type, and small limits so the limit checks can be reached:
 //! `max_num_samples` 4, `max_reference_frames` 10, `max_video_bytes` 100,
-//! `max_video_seconds` 5. The null skeleton is canonical.
+//! `max_video_seconds` 5, and `max_request_bytes` 512 KiB and
+//! `max_batch_size` 3 (below the null model's, for the multi-model caps).
+//! The null skeleton is canonical.
 //!
 //! It answers the rest pose, except when the first text prompt says:
 //! - `keys`: joint 1's rotation channel keyed at frames [0, 2, 2, 7], and
 //!   joint 2's the same, so the encoder thins (and shares) them
 //! - `slide`: joint 1 (Spine) moves 10 cm up on the last frame, so it gets a
 //!   translation channel; the other joints stay at rest
+//! - `fewer`: one sample of one frame fewer than asked (at least one), which
+//!   the host encodes as returned
 
 use motionmcp_guest::{
     export_backbone, Backbone, GenerateRequest, Limits, ModelOption, ModelOptionType, ModelSpec,
@@ -75,6 +79,8 @@ impl Backbone for Everything {
             max_reference_frames: Some(10),
             max_video_bytes: Some(100),
             max_video_seconds: Some(5.0),
+            max_request_bytes: 512 * 1024,
+            max_batch_size: 3,
             ..Limits::default()
         };
         spec
@@ -85,6 +91,9 @@ impl Backbone for Everything {
         let root = req.skeleton.joints[0].rest_translation;
         let mut result = MotionResult::rest_pose(b, t, j, root)?;
         let prompt = req.segments.iter().find_map(Segment::prompt).unwrap_or("");
+        if prompt == "fewer" {
+            return MotionResult::rest_pose(1, t.saturating_sub(1).max(1), j, root);
+        }
         match prompt {
             "keys" => {
                 result = result
