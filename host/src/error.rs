@@ -182,9 +182,69 @@ pub fn py_repr(s: &str) -> String {
     out
 }
 
+/// Python's `repr()` of a JSON value as the reference holds it (`None`,
+/// `True`, `'text'`, `[1, 2.5]`, `{'k': 'v'}`): its messages show values so.
+pub fn py_value_repr(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) if n.is_f64() => py_float_repr(n.as_f64().unwrap_or(f64::NAN)),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => py_repr(s),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(py_value_repr).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Object(map) => {
+            let items: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", py_repr(k), py_value_repr(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+    }
+}
+
+/// Python's float repr: shortest round-trip digits, positional between 1e-4
+/// and 1e16, else `1.5e+16` style.
+fn py_float_repr(x: f64) -> String {
+    if x == 0.0 || (1e-4..1e16).contains(&x.abs()) {
+        return format!("{x:?}");
+    }
+    let sci = format!("{x:e}");
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let (sign, digits) = match exponent.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', exponent),
+    };
+    format!("{mantissa}e{sign}{digits:0>2}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_values_render_as_python_reprs() {
+        use serde_json::json;
+        let cases = [
+            (json!(null), "None"),
+            (json!(true), "True"),
+            (json!(3), "3"),
+            (json!(3.0), "3.0"),
+            (json!(1.01), "1.01"),
+            (json!(1e16), "1e+16"),
+            (json!(1.5e-7), "1.5e-07"),
+            (json!("it's"), "\"it's\""),
+            (json!(["calm", 2, false]), "['calm', 2, False]"),
+            (json!({"a": [null]}), "{'a': [None]}"),
+        ];
+        for (value, repr) in cases {
+            assert_eq!(py_value_repr(&value), repr, "{value}");
+        }
+    }
 
     #[test]
     fn status_table_matches_the_spec() {

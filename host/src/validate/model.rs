@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::bindings::{ModelOptionType, ModelSpec};
-use crate::error::{py_repr, ApiError, ErrorCode};
+use crate::error::{py_repr, py_value_repr, ApiError, ErrorCode};
 use crate::request::{Constraint, GenerateRequest, Segment, Skeleton};
 
 /// Runs M1–M11 in order; the first failure is the answer.
@@ -233,7 +233,13 @@ fn option_value(
         },
         ModelOptionType::Number | ModelOptionType::Integer => {
             let Value::Number(n) = value else {
-                return Err(format!("expected a number, got {}", kind_name(value)));
+                // The reference's wording, "a integer" included.
+                let wanted = if kind == ModelOptionType::Integer {
+                    "integer"
+                } else {
+                    "number"
+                };
+                return Err(format!("expected a {wanted}, got {}", kind_name(value)));
             };
             let x = n.as_f64().unwrap_or(f64::NAN);
             if kind == ModelOptionType::Integer && x.fract() != 0.0 {
@@ -250,7 +256,8 @@ fn option_value(
         ModelOptionType::Enum => match value {
             Value::String(s) if listed(s) => Ok(()),
             v => Err(format!(
-                "{v} is not one of {}",
+                "{} is not one of {}",
+                py_value_repr(v),
                 shown(values.unwrap_or_default())
             )),
         },
@@ -261,15 +268,15 @@ fn option_value(
                     kind_name(value)
                 ));
             };
-            let bad: Vec<String> = items
+            let bad: Vec<Value> = items
                 .iter()
                 .filter(|v| !v.as_str().is_some_and(listed))
-                .map(|v| v.to_string())
+                .cloned()
                 .collect();
             if !bad.is_empty() {
                 return Err(format!(
-                    "[{}] not among {}",
-                    bad.join(", "),
+                    "{} not among {}",
+                    py_value_repr(&Value::Array(bad)),
                     shown(values.unwrap_or_default())
                 ));
             }
