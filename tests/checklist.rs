@@ -62,23 +62,6 @@ fn skeleton(f: impl FnOnce(&mut Vec<Value>)) -> Value {
     with(json!({ "skeleton": s }))
 }
 
-/// The float32 values of accessor `index`.
-fn accessor_floats(doc: &Value, index: usize) -> Vec<f32> {
-    use base64::Engine as _;
-    let uri = doc["buffers"][0]["uri"].as_str().unwrap();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(uri.split_once(',').unwrap().1)
-        .unwrap();
-    let view =
-        &doc["bufferViews"][doc["accessors"][index]["bufferView"].as_u64().unwrap() as usize];
-    let start = view["byteOffset"].as_u64().unwrap() as usize;
-    let len = view["byteLength"].as_u64().unwrap() as usize;
-    bytes[start..start + len]
-        .chunks(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
 /// The first schema error's type.
 fn schema_type(error: &Value) -> &str {
     error["details"]["errors"][0]["type"].as_str().unwrap_or("")

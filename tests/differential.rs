@@ -7,7 +7,6 @@
 
 mod support;
 
-use base64::Engine as _;
 use serde_json::{json, Value};
 use support::*;
 
@@ -25,20 +24,9 @@ fn normalise(mut v: Value) -> Value {
     v
 }
 
-fn floats(doc: &Value) -> Vec<f32> {
-    let uri = doc["buffers"][0]["uri"].as_str().unwrap();
-    let b64 = uri.split_once(',').unwrap().1;
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
 /// Two glTF documents: same structure (buffer aside), buffers within 1e-5.
 fn same_gltf(ours: &Value, theirs: &Value, what: &str) {
-    let (a, b) = (floats(ours), floats(theirs));
+    let (a, b) = (buffer_floats(ours), buffer_floats(theirs));
     assert_eq!(a.len(), b.len(), "{what}: buffer length");
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
         assert!(

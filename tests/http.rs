@@ -37,24 +37,6 @@ macro_rules! null_test {
     };
 }
 
-fn floats(doc: &Value, accessor: usize) -> Vec<f32> {
-    let uri = doc["buffers"][0]["uri"].as_str().unwrap();
-    let b64 = uri
-        .strip_prefix("data:application/octet-stream;base64,")
-        .unwrap();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap();
-    let view =
-        &doc["bufferViews"][doc["accessors"][accessor]["bufferView"].as_u64().unwrap() as usize];
-    let start = view["byteOffset"].as_u64().unwrap() as usize;
-    let len = view["byteLength"].as_u64().unwrap() as usize;
-    bytes[start..start + len]
-        .chunks(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
 // ---- routing and transport ------------------------------------------------
 
 null_test! {
@@ -205,11 +187,11 @@ null_test! {
             anim["channels"][5],
             json!({"sampler": 5, "target": {"node": 0, "path": "translation"}})
         );
-        assert_eq!(floats(&doc, 0), [0.0, 1.0f32 / 30.0, 2.0f32 / 30.0]);
+        assert_eq!(accessor_floats(&doc, 0), [0.0, 1.0f32 / 30.0, 2.0f32 / 30.0]);
         for j in 1..=5 {
-            assert_eq!(floats(&doc, j), [0.0, 0.0, 0.0, 1.0].repeat(3));
+            assert_eq!(accessor_floats(&doc, j), [0.0, 0.0, 0.0, 1.0].repeat(3));
         }
-        assert_eq!(floats(&doc, 6), [0.0, 0.95, 0.0].repeat(3));
+        assert_eq!(accessor_floats(&doc, 6), [0.0, 0.95, 0.0].repeat(3));
         assert_eq!(
             doc["extensions"]["MMCP_motion"],
             json!({"version": "1.4", "model": "null", "fps": 30.0, "samples": [{"name": "sample_0", "num_frames": 3, "chunk_boundaries": []}]})
@@ -909,14 +891,14 @@ fn d9_a_panicking_backbone_costs_one_request() {
     let s = Server::start(&["probe", "null"]);
     // Accessor 3 is the root track (clock, two rotation tracks, root).
     let doc = s.post(&probe_request("count")).json();
-    assert_eq!(floats(&doc, 3)[0], 1.0);
+    assert_eq!(accessor_floats(&doc, 3)[0], 1.0);
     let e = s.post(&probe_request("panic")).error(500, "internal_error");
     assert_mentions(&e, "probe was asked to panic");
     // The server lives on; other models are untouched...
     assert_eq!(s.post(&valid()).status, 200);
     // ...and the probe answers again from a fresh instance (its call count restarted).
     let doc = s.post(&probe_request("count")).json();
-    assert_eq!(floats(&doc, 3)[0], 1.0);
+    assert_eq!(accessor_floats(&doc, 3)[0], 1.0);
 }
 
 #[test]
@@ -1012,28 +994,7 @@ fn every_subcommand_has_help() {
 
 #[test]
 fn a_restart_loads_the_compiled_component_from_cache() {
-    let null = component("null");
-    let cache = std::env::temp_dir().join(format!("mmcp-cache-{}", std::process::id()));
-    let start = || {
-        Server::start_paths(
-            std::slice::from_ref(&null),
-            &["--cache-dir", cache.to_str().unwrap()],
-        )
-    };
-    let first = start();
-    assert!(first.stderr().contains("compiled component"));
-    drop(first);
-    let second = start();
-    assert!(
-        second
-            .stderr()
-            .contains("loaded compiled component from cache"),
-        "{}",
-        second.stderr()
-    );
-    assert_eq!(second.post(&valid()).status, 200);
-    drop(second);
-    let _ = std::fs::remove_dir_all(&cache);
+    assert_restart_hits_the_cache(&component("null"));
 }
 
 null_test! {

@@ -48,7 +48,9 @@ fn parity_requests() -> Vec<Value> {
     ]
 }
 
-fn strip_request_id(a: &Answer) -> (u16, Option<String>, Vec<u8>) {
+/// What must match between two answers: everything but the headers
+/// (which carry per-request ids).
+fn status_type_body(a: &Answer) -> (u16, Option<String>, Vec<u8>) {
     (
         a.status,
         a.header("content-type").map(str::to_owned),
@@ -72,8 +74,8 @@ fn every_null_answers_byte_for_byte_like_the_rust_one() {
         let want = rust.post(&body);
         for (name, s) in NULLS[1..].iter().zip(others) {
             assert_eq!(
-                strip_request_id(&s.post(&body)),
-                strip_request_id(&want),
+                status_type_body(&s.post(&body)),
+                status_type_body(&want),
                 "{name}: {body}"
             );
         }
@@ -236,31 +238,15 @@ fn walk_request(model: &str, constraints: Value) -> Value {
     })
 }
 
-/// The float buffer of a glTF JSON answer.
-fn buffer(doc: &Value) -> Vec<f32> {
-    let uri = doc["buffers"][0]["uri"].as_str().unwrap();
-    let b64 = uri.split_once(',').unwrap().1;
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
 /// The values of accessor `index`, as rows of its component count.
 fn accessor(doc: &Value, index: usize) -> Vec<Vec<f32>> {
-    let a = &doc["accessors"][index];
-    let view = &doc["bufferViews"][a["bufferView"].as_u64().unwrap() as usize];
-    let width = match a["type"].as_str().unwrap() {
+    let width = match doc["accessors"][index]["type"].as_str().unwrap() {
         "SCALAR" => 1,
         "VEC3" => 3,
         "VEC4" => 4,
         other => panic!("{other}"),
     };
-    let start = view["byteOffset"].as_u64().unwrap() as usize / 4;
-    let count = a["count"].as_u64().unwrap() as usize;
-    buffer(doc)[start..start + count * width]
+    accessor_floats(doc, index)
         .chunks(width)
         .map(<[f32]>::to_vec)
         .collect()
@@ -303,7 +289,7 @@ fn the_walks_follow_the_root_path_alike_in_python_and_javascript() {
         let contacts = &doc["extensions"]["MMCP_motion"]["samples"][0]["foot_contacts"];
         assert_eq!(contacts["LeftFoot"].as_array().unwrap().len(), 60);
     }
-    let (a, b) = (buffer(&py), buffer(&js));
+    let (a, b) = (buffer_floats(&py), buffer_floats(&js));
     assert_eq!(a.len(), b.len());
     let worst = a
         .iter()
@@ -336,34 +322,8 @@ fn the_walks_refuse_a_path_faster_than_they_can_go() {
 
 #[test]
 fn a_restart_loads_python_and_javascript_components_from_the_cache() {
-    let cache = std::env::temp_dir().join(format!("mmcp-lang-cache-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&cache);
-    let paths = [component("null-py"), component("null-js")];
-    let args = ["--cache-dir", cache.to_str().unwrap()];
-    let first = Server::start_paths(&paths[..1], &args);
-    assert!(first.stderr().contains("compiled component"));
-    drop(first);
-    let second = Server::start_paths(&paths[..1], &args);
-    assert!(
-        second
-            .stderr()
-            .contains("loaded compiled component from cache"),
-        "{}",
-        second.stderr()
-    );
-    assert_eq!(second.post(&valid()).status, 200);
-    drop(second);
-    let js = Server::start_paths(&paths[1..], &args);
-    assert!(js.stderr().contains("compiled component"));
-    drop(js);
-    let js = Server::start_paths(&paths[1..], &args);
-    assert!(
-        js.stderr().contains("loaded compiled component from cache"),
-        "{}",
-        js.stderr()
-    );
-    drop(js);
-    let _ = std::fs::remove_dir_all(&cache);
+    assert_restart_hits_the_cache(&component("null-py"));
+    assert_restart_hits_the_cache(&component("null-js"));
 }
 
 // ---- the README's examples -----------------------------------------------------

@@ -427,3 +427,53 @@ impl Server {
         server
     }
 }
+
+// ---- reading answers ----------------------------------------------------------
+
+/// The float32 values of a JSON glTF answer's embedded buffer.
+pub fn buffer_floats(doc: &Value) -> Vec<f32> {
+    use base64::Engine as _;
+    let uri = doc["buffers"][0]["uri"].as_str().unwrap();
+    let b64 = uri
+        .strip_prefix("data:application/octet-stream;base64,")
+        .unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// The float32 values of accessor `index` (its whole buffer view).
+pub fn accessor_floats(doc: &Value, index: usize) -> Vec<f32> {
+    let view =
+        &doc["bufferViews"][doc["accessors"][index]["bufferView"].as_u64().unwrap() as usize];
+    let start = view["byteOffset"].as_u64().unwrap() as usize / 4;
+    let len = view["byteLength"].as_u64().unwrap() as usize / 4;
+    buffer_floats(doc)[start..start + len].to_vec()
+}
+
+/// Starts `component` twice over a fresh cache directory: the first start
+/// compiles it, the second loads the compiled code from the cache and serves.
+pub fn assert_restart_hits_the_cache(component: &Path) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let cache = std::env::temp_dir().join(format!("mmcp-cache-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let args = ["--cache-dir", cache.to_str().unwrap()];
+    let first = Server::start_paths(&[component.to_owned()], &args);
+    assert!(first.stderr().contains("compiled component"));
+    drop(first);
+    let second = Server::start_paths(&[component.to_owned()], &args);
+    assert!(
+        second
+            .stderr()
+            .contains("loaded compiled component from cache"),
+        "{}",
+        second.stderr()
+    );
+    assert_eq!(second.post(&valid()).status, 200);
+    drop(second);
+    let _ = std::fs::remove_dir_all(&cache);
+}

@@ -103,14 +103,7 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Answer {
         }
         ("/capabilities", _) => method_not_allowed("GET"),
         ("/generate", &Method::POST) => match post_generate(req, shared).await {
-            Ok(Generated::Single(doc, Format::Json)) => respond(
-                StatusCode::OK,
-                GLTF_JSON,
-                serde_json::to_vec(&doc.into_json()).expect("documents serialise"),
-            ),
-            Ok(Generated::Single(doc, Format::Binary)) => {
-                respond(StatusCode::OK, GLTF_BINARY, doc.into_glb())
-            }
+            Ok(Generated::Single(doc, format)) => gltf_answer(doc, format),
             Ok(Generated::Batch(results)) => json(StatusCode::OK, &results),
             Ok(Generated::Accepted(job)) => accepted(&job.id, Some(&job.submitted_at)),
             Err(e) => error(&e),
@@ -138,6 +131,18 @@ enum Format {
     Json,
     /// `model/gltf-binary`, when the request's `Accept` asks for it.
     Binary,
+}
+
+/// `200` with the document in the format the client accepts.
+fn gltf_answer(doc: gltf::Document, format: Format) -> Answer {
+    match format {
+        Format::Json => respond(
+            StatusCode::OK,
+            GLTF_JSON,
+            serde_json::to_vec(&doc.into_json()).expect("documents serialise"),
+        ),
+        Format::Binary => respond(StatusCode::OK, GLTF_BINARY, doc.into_glb()),
+    }
 }
 
 impl Format {
@@ -235,14 +240,7 @@ fn job(req: &Request<Incoming>, id: &str, jobs: &Jobs) -> Answer {
     match *req.method() {
         Method::GET => match jobs.poll(id) {
             Some(Poll::Running) => accepted(id, None),
-            Some(Poll::Done(doc)) => match Format::from_accept(req.headers()) {
-                Format::Json => respond(
-                    StatusCode::OK,
-                    GLTF_JSON,
-                    serde_json::to_vec(&doc.into_json()).expect("documents serialise"),
-                ),
-                Format::Binary => respond(StatusCode::OK, GLTF_BINARY, doc.into_glb()),
-            },
+            Some(Poll::Done(doc)) => gltf_answer(doc, Format::from_accept(req.headers())),
             Some(Poll::Failed(e)) => error(&e),
             None => unknown(),
         },

@@ -110,9 +110,8 @@ impl Runtime {
     /// `setup` and reads and checks its capabilities.
     pub async fn load(&self, path: &Path) -> Result<Arc<Backbone>> {
         let started = Instant::now();
-        let component = self.compile(path).await?;
+        let (component, origin) = self.compile(path).await?;
         let compiled = started.elapsed();
-        let (component, origin) = component;
         let pre = self
             .linker
             .instantiate_pre(&component)

@@ -222,10 +222,7 @@ fn option_value(
     value: &Value,
 ) -> Result<(), String> {
     let listed = |s: &str| values.unwrap_or_default().iter().any(|v| v == s);
-    let shown = |s: &[String]| {
-        let quoted: Vec<String> = s.iter().map(|v| py_repr(v)).collect();
-        format!("[{}]", quoted.join(", "))
-    };
+    let shown = |s: &[String]| py_value_repr(&json!(s));
     match kind {
         ModelOptionType::Boolean => match value {
             Value::Bool(_) => Ok(()),
