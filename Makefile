@@ -3,6 +3,9 @@
 
 ADDR ?= 127.0.0.1:8000
 
+# wgpu's Vulkan backend: a GPU's driver, or Mesa's lavapipe without one.
+export WGPU_BACKEND ?= vulkan
+
 .PHONY: serve test lint components host setup
 
 ## Build everything needed and serve the null model on $(ADDR).

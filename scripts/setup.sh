@@ -10,3 +10,16 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     echo "installing the wasm32-wasip2 target" >&2
     rustup target add wasm32-wasip2
 fi
+
+# The tensor API runs WGSL kernels through wgpu on Vulkan. Without a GPU
+# driver, Mesa's software rasteriser (lavapipe) provides one: slow, exact.
+if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "installing Mesa's Vulkan drivers (lavapipe) for the GPU tests" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+    else
+        echo "no Vulkan driver found: install mesa-vulkan-drivers and libvulkan1 (lavapipe) or a GPU driver" >&2
+        exit 1
+    fi
+fi

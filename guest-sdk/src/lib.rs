@@ -33,6 +33,7 @@ mod errors;
 mod request;
 mod result;
 mod spec;
+pub mod tensor;
 
 // Generated code refers to the runtime through this crate, so components need
 // no direct dependency on wit-bindgen.
@@ -43,7 +44,7 @@ extern crate self as motionmcp_guest;
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "backbone-world",
+        world: "gpu-backbone-world",
         path: "../wit",
         pub_export_macro: true,
         export_macro_name: "__export_world",

@@ -12,6 +12,7 @@ pub mod capabilities;
 pub mod error;
 pub mod generate;
 pub mod gltf;
+pub mod gpu;
 pub mod http;
 pub mod jobs;
 pub mod motion;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use motionmcp_host::gpu::GpuChoice;
 use motionmcp_host::jobs::JobLimits;
 use motionmcp_host::registry::Registry;
 use motionmcp_host::runtime::{ComponentCache, Limits, Origin, Runtime};
@@ -88,6 +89,16 @@ struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = positive_seconds)]
     job_retention: f64,
 
+    /// GPU adapter for models that import the tensor interface (`WGPU_BACKEND`
+    /// narrows `auto`); the choice is logged and shown in /health
+    #[arg(long, value_enum, default_value = "auto")]
+    gpu: GpuChoice,
+
+    /// GPU memory one model may hold (tensors, pooled buffers and weights of all its
+    /// instances), in MiB; past it the request gets 503 resource_exhausted
+    #[arg(long, value_name = "MIB", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    gpu_memory_mb: u64,
+
     /// Largest motion result a backbone may return, in MiB; larger is 500 internal_error
     #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     max_result_mb: u64,
@@ -114,6 +125,7 @@ impl ServeArgs {
                 |q| q as usize,
             ),
             weights: self.weights.clone(),
+            gpu_memory_bytes: self.gpu_memory_mb << 20,
         }
     }
 }
@@ -160,7 +172,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let limits = args.limits();
     tracing::info!(?limits, "backbone limits");
-    let runtime = Runtime::new(ComponentCache::new(cache_dir), limits, args.models.len())?;
+    let runtime =
+        Runtime::new(ComponentCache::new(cache_dir), limits, args.models.len())?.with_gpu(args.gpu);
     let mut models = Vec::with_capacity(args.models.len());
     // Registration order is the order given; setup runs in that order too.
     for path in &args.models {

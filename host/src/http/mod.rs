@@ -179,9 +179,27 @@ enum Generated {
 
 /// `GET /health` (mmcp.md §10.3): liveness and the hosted models. No
 /// `retargeting` key: none of the hosted models retargets on the server.
+/// When a model runs on the GPU, `gpu` names the adapter and each GPU
+/// model's memory in use against its quota.
 fn health(registry: &Registry) -> Value {
     let models: Vec<&str> = registry.iter().map(|m| m.spec().id.as_str()).collect();
-    serde_json::json!({"status": "ok", "models": models})
+    let mut health = serde_json::json!({"status": "ok", "models": models});
+    let mut memory = serde_json::Map::new();
+    for model in registry.iter() {
+        if let Some((adapter, used, limit)) = model.gpu_status() {
+            if health.get("gpu").is_none() {
+                health["gpu"] = adapter;
+            }
+            memory.insert(
+                model.spec().id.clone(),
+                serde_json::json!({"used_bytes": used, "limit_bytes": limit}),
+            );
+        }
+    }
+    if let Some(gpu) = health.get_mut("gpu") {
+        gpu["memory"] = Value::Object(memory);
+    }
+    health
 }
 
 async fn post_generate(req: Request<Incoming>, shared: &Shared) -> Result<Generated, ApiError> {

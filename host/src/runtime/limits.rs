@@ -20,6 +20,9 @@ pub struct Limits {
     /// The one filesystem grant: a directory the backbone may read, mounted
     /// at `/weights` (`serve --weights DIR`).
     pub weights: Option<std::path::PathBuf>,
+    /// GPU memory one model may hold (its tensors, pooled buffers and
+    /// weights, all instances together): `serve --gpu-memory`.
+    pub gpu_memory_bytes: u64,
 }
 
 impl Default for Limits {
@@ -32,6 +35,7 @@ impl Default for Limits {
             instances: cores,
             queue: default_queue(cores),
             weights: None,
+            gpu_memory_bytes: 4 << 30,
         }
     }
 }

@@ -11,6 +11,7 @@ mod cache;
 pub mod convert;
 pub mod limits;
 mod stderr;
+pub mod tensor;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,10 +29,15 @@ pub use cache::{ComponentCache, Origin};
 pub use limits::Limits;
 
 use crate::bindings::mmcp::backbone::types as wit;
-use crate::bindings::{BackboneWorld, BackboneWorldPre, ModelSpec, MotionResult, WitErrorCode};
+use crate::bindings::{
+    BackboneWorld, BackboneWorldPre, ModelSpec, MotionResult, WitErrorCode, TENSOR_INTERFACE,
+};
 use crate::error::{ApiError, ErrorCode};
+use crate::gpu::weights::WeightStore;
+use crate::gpu::{Gpu, GpuChoice, Quota};
 use limits::MemoryCap;
 use stderr::TailPipe;
+use tensor::{GpuDeadline, GpuState, ModelGpu};
 
 /// Where the `--weights` directory appears inside the guest.
 pub const WEIGHTS_MOUNT: &str = "/weights";
@@ -50,6 +56,8 @@ pub struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
     memory: MemoryCap,
+    /// The instance's GPU session, for models that import `tensor`.
+    gpu: Option<GpuState>,
 }
 
 impl WasiView for GuestState {
@@ -61,12 +69,18 @@ impl WasiView for GuestState {
     }
 }
 
+/// `types` declares only types; its host side is empty.
+impl wit::Host for GuestState {}
+
 /// One engine and linker shared by every model.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<GuestState>,
     cache: ComponentCache,
     limits: Limits,
+    gpu_choice: GpuChoice,
+    /// Opened when the first model that imports `tensor` loads.
+    gpu: tokio::sync::OnceCell<Arc<Gpu>>,
 }
 
 impl Runtime {
@@ -98,12 +112,47 @@ impl Runtime {
             })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        BackboneWorld::add_to_linker::<_, wasmtime::component::HasSelf<GuestState>>(
+            &mut linker,
+            |s| s,
+        )?;
         Ok(Runtime {
             engine,
             linker,
             cache,
             limits,
+            gpu_choice: GpuChoice::Auto,
+            gpu: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Which adapter to open for GPU models (`serve --gpu`).
+    pub fn with_gpu(mut self, choice: GpuChoice) -> Self {
+        self.gpu_choice = choice;
+        self
+    }
+
+    /// The GPU, if a model needed one.
+    pub fn gpu(&self) -> Option<&Arc<Gpu>> {
+        self.gpu.get()
+    }
+
+    /// Opens the GPU once, off the async workers, and compiles its kernels.
+    async fn open_gpu(&self) -> Result<Arc<Gpu>> {
+        let choice = self.gpu_choice;
+        let gpu = self
+            .gpu
+            .get_or_try_init(|| async move {
+                tokio::task::spawn_blocking(move || {
+                    let gpu = Gpu::open(choice)?;
+                    tracing::info!(gpu = %gpu.describe(), "GPU opened");
+                    gpu.warm_up();
+                    Ok::<_, anyhow::Error>(gpu)
+                })
+                .await?
+            })
+            .await?;
+        Ok(Arc::clone(gpu))
     }
 
     /// Compiles (or loads) the component at `path`, instantiates it, runs
@@ -128,8 +177,23 @@ impl Runtime {
                 format!("{} does not export the mmcp:backbone world", path.display())
             })?;
         let limits = self.limits.clone();
+        let uses_gpu = component
+            .component_type()
+            .imports(&self.engine)
+            .any(|(name, _)| name == TENSOR_INTERFACE);
+        let gpu = match uses_gpu {
+            true => Some(Arc::new(ModelGpu {
+                gpu: self
+                    .open_gpu()
+                    .await
+                    .with_context(|| format!("{} uses the GPU", path.display()))?,
+                quota: Quota::new(limits.gpu_memory_bytes),
+                weights: WeightStore::new(limits.weights.clone()),
+            })),
+            false => None,
+        };
         let started = Instant::now();
-        let mut live = Live::start(&pre, &limits)
+        let mut live = Live::start(&pre, &limits, gpu.as_ref())
             .await
             .with_context(|| format!("cannot instantiate {}", path.display()))?;
         let instantiated = started.elapsed();
@@ -143,6 +207,7 @@ impl Runtime {
             .map_err(|e| anyhow!("{} describes an invalid model: {e}", path.display()))?;
         Ok(Arc::new(Backbone {
             pre,
+            gpu,
             spec,
             permits: Arc::new(Semaphore::new(limits.instances)),
             waiting: AtomicUsize::new(0),
@@ -213,7 +278,11 @@ struct Live {
 }
 
 impl Live {
-    async fn start(pre: &BackboneWorldPre<GuestState>, limits: &Limits) -> Result<Live> {
+    async fn start(
+        pre: &BackboneWorldPre<GuestState>,
+        limits: &Limits,
+        gpu: Option<&Arc<ModelGpu>>,
+    ) -> Result<Live> {
         let stderr = TailPipe::new(STDERR_TAIL);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stderr(stderr.clone());
@@ -230,6 +299,7 @@ impl Live {
                 cap: limits.memory_bytes,
                 exceeded: false,
             },
+            gpu: gpu.map(|g| GpuState::new(Arc::clone(g))),
         };
         let mut store = Store::new(pre.engine(), state);
         store.limiter(|s| &mut s.memory);
@@ -252,6 +322,10 @@ impl Live {
         self.store
             .set_epoch_deadline(limits::deadline_ticks(limits.deadline));
         self.store.data_mut().memory.exceeded = false;
+        if let Some(gpu) = &mut self.store.data_mut().gpu {
+            gpu.set_deadline(Instant::now() + limits.deadline);
+            gpu.quota().take_refused();
+        }
         self.stderr.clear();
     }
 
@@ -287,7 +361,9 @@ impl Live {
     /// The envelope for a trap: out of time → 504, out of memory → 503,
     /// anything else → 500 naming the cause (D9).
     fn failure(&self, trap: &wasmtime::Error, limits: &Limits) -> ApiError {
-        if trap.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        if trap.downcast_ref::<Trap>() == Some(&Trap::Interrupt)
+            || trap.downcast_ref::<GpuDeadline>().is_some()
+        {
             return ApiError::new(
                 ErrorCode::Timeout,
                 format!(
@@ -306,6 +382,18 @@ impl Live {
                 ),
             )
             .with_details(json!({"memory_limit_bytes": limits.memory_bytes}));
+        }
+        if let Some(gpu) = &self.store.data().gpu {
+            if gpu.quota().take_refused() {
+                return ApiError::new(
+                    ErrorCode::ResourceExhausted,
+                    format!(
+                        "the backbone needed more than its {} MiB GPU memory quota",
+                        gpu.quota().limit() >> 20
+                    ),
+                )
+                .with_details(json!({"gpu_memory_limit_bytes": gpu.quota().limit()}));
+            }
         }
         if format!("{trap:#}").contains("fuel allocated for hostcalls") {
             return ApiError::internal(format!(
@@ -381,6 +469,8 @@ fn last_words(stderr: &str) -> Option<String> {
 /// One loaded model: its cached spec and its pool of instances.
 pub struct Backbone {
     pre: BackboneWorldPre<GuestState>,
+    /// Shared by the instances of a model that imports `tensor`.
+    gpu: Option<Arc<ModelGpu>>,
     spec: ModelSpec,
     limits: Limits,
     /// One permit per instance that may run at once.
@@ -410,6 +500,13 @@ impl Backbone {
     /// How long loading took, by phase.
     pub fn load_report(&self) -> LoadReport {
         self.report
+    }
+
+    /// For a GPU model: the adapter, and its GPU memory in use and quota.
+    pub fn gpu_status(&self) -> Option<(Value, u64, u64)> {
+        self.gpu
+            .as_ref()
+            .map(|g| (g.gpu.describe(), g.quota.used(), g.quota.limit()))
     }
 
     /// Waits for a free instance, or refuses when the queue is full.
@@ -481,7 +578,7 @@ impl Backbone {
 
     /// A new instance with `setup` run; the model is unavailable while that fails.
     async fn fresh(&self) -> Result<Live, ApiError> {
-        let mut live = Live::start(&self.pre, &self.limits)
+        let mut live = Live::start(&self.pre, &self.limits, self.gpu.as_ref())
             .await
             .map_err(|e| unavailable(&self.spec.id, &e))?;
         live.setup(&self.limits)

@@ -1,0 +1,205 @@
+//! The WGSL kernels and their pipelines. Each shader file in `shaders/` is
+//! one op family; each kernel is one entry point of it. Pipelines are built
+//! on first use (or by [`super::Gpu::warm_up`]) and then shared.
+//!
+//! Every kernel has the same binding shape: 0 is a uniform block of
+//! parameters, 1..=n the read-only inputs, n + 1 the output. Layouts are
+//! explicit so that a kernel may leave an input unused (an absent bias).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// One WGSL entry point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    Unary,
+    Binary,
+    Where,
+    Full,
+    Arange,
+    Random,
+    Cast,
+    Matmul,
+    Reduce,
+    Softmax,
+    LayerNorm,
+    RmsNorm,
+    Copy,
+    IndexSelect,
+    Attention,
+}
+
+impl Kernel {
+    pub const ALL: &'static [Kernel] = &[
+        Kernel::Unary,
+        Kernel::Binary,
+        Kernel::Where,
+        Kernel::Full,
+        Kernel::Arange,
+        Kernel::Random,
+        Kernel::Cast,
+        Kernel::Matmul,
+        Kernel::Reduce,
+        Kernel::Softmax,
+        Kernel::LayerNorm,
+        Kernel::RmsNorm,
+        Kernel::Copy,
+        Kernel::IndexSelect,
+        Kernel::Attention,
+    ];
+
+    /// (shader file, entry point, inputs)
+    fn source(self) -> (Shader, &'static str, usize) {
+        match self {
+            Kernel::Unary => (Shader::Elementwise, "unary", 3),
+            Kernel::Binary => (Shader::Elementwise, "binary", 3),
+            Kernel::Where => (Shader::Elementwise, "where_", 3),
+            Kernel::Full => (Shader::Fill, "full", 0),
+            Kernel::Arange => (Shader::Fill, "arange", 0),
+            Kernel::Random => (Shader::Random, "generate", 0),
+            Kernel::Cast => (Shader::Convert, "convert", 1),
+            Kernel::Matmul => (Shader::Matmul, "matmul", 3),
+            Kernel::Reduce => (Shader::Reduce, "reduce", 1),
+            Kernel::Softmax => (Shader::Softmax, "softmax", 1),
+            Kernel::LayerNorm => (Shader::Norm, "layer_norm", 3),
+            Kernel::RmsNorm => (Shader::Norm, "rms_norm", 3),
+            Kernel::Copy => (Shader::Layout, "copy", 2),
+            Kernel::IndexSelect => (Shader::Layout, "index_select", 2),
+            Kernel::Attention => (Shader::Attention, "attention", 4),
+        }
+    }
+
+    /// How many input bindings the kernel declares.
+    pub fn inputs(self) -> usize {
+        self.source().2
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Shader {
+    Elementwise,
+    Fill,
+    Random,
+    Convert,
+    Matmul,
+    Reduce,
+    Softmax,
+    Norm,
+    Layout,
+    Attention,
+}
+
+impl Shader {
+    fn wgsl(self) -> (&'static str, &'static str) {
+        match self {
+            Shader::Elementwise => (
+                "elementwise",
+                include_str!("../../../shaders/elementwise.wgsl"),
+            ),
+            Shader::Fill => ("fill", include_str!("../../../shaders/fill.wgsl")),
+            Shader::Random => ("random", include_str!("../../../shaders/random.wgsl")),
+            Shader::Convert => ("convert", include_str!("../../../shaders/convert.wgsl")),
+            Shader::Matmul => ("matmul", include_str!("../../../shaders/matmul.wgsl")),
+            Shader::Reduce => ("reduce", include_str!("../../../shaders/reduce.wgsl")),
+            Shader::Softmax => ("softmax", include_str!("../../../shaders/softmax.wgsl")),
+            Shader::Norm => ("norm", include_str!("../../../shaders/norm.wgsl")),
+            Shader::Layout => ("layout", include_str!("../../../shaders/layout.wgsl")),
+            Shader::Attention => ("attention", include_str!("../../../shaders/attention.wgsl")),
+        }
+    }
+}
+
+/// A compiled kernel and the layout its bind groups follow.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+pub struct Kernels {
+    layouts: Vec<wgpu::BindGroupLayout>,
+    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<Kernel, Pipeline>>,
+}
+
+impl Kernels {
+    pub fn new(device: &wgpu::Device) -> Kernels {
+        let layouts = (0..=4).map(|inputs| layout(device, inputs)).collect();
+        Kernels {
+            layouts,
+            modules: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The kernel's pipeline, compiled on first use.
+    pub fn pipeline(&self, device: &wgpu::Device, kernel: Kernel) -> Pipeline {
+        let mut pipelines = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = pipelines.get(&kernel) {
+            return p.clone();
+        }
+        let (shader, entry, inputs) = kernel.source();
+        let module = {
+            let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+            modules
+                .entry(shader)
+                .or_insert_with(|| {
+                    let (name, source) = shader.wgsl();
+                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(name),
+                        source: wgpu::ShaderSource::Wgsl(source.into()),
+                    })
+                })
+                .clone()
+        };
+        let layout = self.layouts[inputs].clone();
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(entry),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let p = Pipeline { pipeline, layout };
+        pipelines.insert(kernel, p.clone());
+        p
+    }
+}
+
+/// Uniform parameters, `inputs` read-only buffers, one read-write output.
+fn layout(device: &wgpu::Device, inputs: usize) -> wgpu::BindGroupLayout {
+    let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    let mut entries = vec![wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }];
+    for i in 0..inputs {
+        entries.push(storage(1 + i as u32, true));
+    }
+    entries.push(storage(1 + inputs as u32, false));
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("kernel"),
+        entries: &entries,
+    })
+}

@@ -1,0 +1,80 @@
+//! The tensor ops, as [`Session`](super::Session) methods: each checks its
+//! operands, allocates its output and records one kernel (or a few).
+//! Grouped like the shader files: `elementwise` (and constructors), `linalg`
+//! (matmul, linear, attention), `norm` (softmax, norms, reductions),
+//! `layout` (reshape, permute, slice, concat, index-select).
+
+mod elementwise;
+mod layout;
+mod linalg;
+mod norm;
+
+/// Elementwise maths on floats; the order matches the WGSL `switch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Gelu,
+    GeluTanh,
+    Silu,
+    Relu,
+    Tanh,
+    Sigmoid,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Sin,
+    Cos,
+    Neg,
+    Abs,
+}
+
+impl UnaryOp {
+    pub const ALL: [UnaryOp; 14] = [
+        UnaryOp::Gelu,
+        UnaryOp::GeluTanh,
+        UnaryOp::Silu,
+        UnaryOp::Relu,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sqrt,
+        UnaryOp::Rsqrt,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Neg,
+        UnaryOp::Abs,
+    ];
+}
+
+/// Broadcasting binary ops; the order matches the WGSL `switch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Maximum,
+    Minimum,
+    Pow,
+}
+
+impl BinaryOp {
+    pub const ALL: [BinaryOp; 7] = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Maximum,
+        BinaryOp::Minimum,
+        BinaryOp::Pow,
+    ];
+}
+
+/// Reductions over one axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReduceOp {
+    Sum,
+    Mean,
+    Max,
+}

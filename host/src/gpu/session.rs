@@ -1,0 +1,357 @@
+//! One instance's view of the GPU: its command stream, its buffer pool and
+//! its quota.
+//!
+//! Ops are recorded into one command encoder and submitted together, every
+//! [`BATCH`] dispatches or when data is read back, so a sampling loop costs
+//! one GPU-to-CPU synchronisation per `to-list`. At most two batches are in
+//! flight: recording waits (under the deadline) for the older one, so a
+//! guest that records forever cannot queue unbounded work.
+//!
+//! Freed buffers are kept for reuse, but only once the batch that last used
+//! them has been submitted: reuse is then ordered after every earlier use
+//! on the one queue. The pool is per session because another session's
+//! commands are not ordered with this one's until submitted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wgpu::util::DeviceExt;
+
+use super::kernels::Kernel;
+use super::tensor::{DType, GpuBuffer, Quota, Tensor, TensorError};
+use super::Gpu;
+
+/// Dispatches recorded before a batch is submitted.
+const BATCH: usize = 256;
+
+/// Buffer sizes are rounded up to this, so that similar shapes share.
+const GRANULE: u64 = 256;
+
+pub struct Session {
+    gpu: Arc<Gpu>,
+    quota: Arc<Quota>,
+    encoder: Option<wgpu::CommandEncoder>,
+    recorded: usize,
+    in_flight: Option<wgpu::SubmissionIndex>,
+    free: HashMap<u64, Vec<GpuBuffer>>,
+    retired: Vec<GpuBuffer>,
+    deadline: Option<Instant>,
+    /// Bound where a kernel declares an input the op does not use.
+    dummy: wgpu::Buffer,
+}
+
+impl Session {
+    pub fn new(gpu: Arc<Gpu>, quota: Arc<Quota>) -> Session {
+        let dummy = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("unused input"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Session {
+            gpu,
+            quota,
+            encoder: None,
+            recorded: 0,
+            in_flight: None,
+            free: HashMap::new(),
+            retired: Vec::new(),
+            deadline: None,
+            dummy,
+        }
+    }
+
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
+    }
+
+    pub fn quota(&self) -> &Arc<Quota> {
+        &self.quota
+    }
+
+    /// Waits for GPU work give up at `deadline` (`None`: wait for ever).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// A tensor to be written by a kernel, from the pool when one fits.
+    pub(crate) fn alloc(&mut self, shape: Vec<usize>, dtype: DType) -> Result<Tensor, TensorError> {
+        let bytes = self.bytes_for(&shape)?;
+        let class = granule(bytes);
+        if let Some(buf) = self.free.get_mut(&class).and_then(Vec::pop) {
+            return Ok(Tensor::new(Arc::new(buf), shape, dtype));
+        }
+        self.charge(class)?;
+        let buffer = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: class,
+            usage: storage_usage(),
+            mapped_at_creation: false,
+        });
+        let buf = GpuBuffer::new(buffer, class, Arc::clone(&self.quota));
+        Ok(Tensor::new(Arc::new(buf), shape, dtype))
+    }
+
+    /// A tensor holding `data` (row-major, 4 bytes per element).
+    pub(crate) fn upload(
+        &mut self,
+        data: &[u8],
+        shape: Vec<usize>,
+        dtype: DType,
+    ) -> Result<Tensor, TensorError> {
+        let bytes = self.bytes_for(&shape)?;
+        if data.len() as u64 != shape.iter().product::<usize>() as u64 * 4 {
+            return Err(TensorError::Shape(format!(
+                "{} values do not fill shape {shape:?} ({} elements)",
+                data.len() / 4,
+                shape.iter().product::<usize>()
+            )));
+        }
+        let size = granule(bytes);
+        self.charge(size)?;
+        let buf = upload_buffer(&self.gpu, &self.quota, data, size)?;
+        Ok(Tensor::new(Arc::new(buf), shape, dtype))
+    }
+
+    /// Takes `bytes` from the quota; pooled buffers count against it, so
+    /// they are given back before refusing.
+    fn charge(&mut self, bytes: u64) -> Result<(), TensorError> {
+        if self.quota.try_charge(bytes).is_err() {
+            self.free.clear();
+            self.quota.charge(bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Hands a tensor back; its buffer is reused once no handle remains.
+    pub fn release(&mut self, tensor: Tensor) {
+        if let Ok(buf) = Arc::try_unwrap(tensor.buf) {
+            if buf.bytes % GRANULE == 0 {
+                self.retired.push(buf);
+            }
+        }
+    }
+
+    /// Bytes a tensor of `shape` takes, or why it cannot exist here.
+    fn bytes_for(&self, shape: &[usize]) -> Result<u64, TensorError> {
+        let numel = shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+            .filter(|&n| n < u32::MAX as u64)
+            .ok_or_else(|| {
+                TensorError::Shape(format!(
+                    "shape {shape:?} has too many elements (2^32 at most)"
+                ))
+            })?;
+        let bytes = (numel * 4).max(4);
+        if bytes > self.gpu.max_tensor_bytes() {
+            return Err(TensorError::OutOfMemory(format!(
+                "a {shape:?} tensor takes {bytes} bytes; this GPU binds {} at most",
+                self.gpu.max_tensor_bytes()
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Records one kernel launch. `inputs` may be fewer than the kernel
+    /// declares (the rest are bound to a dummy); `groups` are workgroups.
+    pub(crate) fn dispatch(
+        &mut self,
+        kernel: Kernel,
+        params: &[u8],
+        inputs: &[&wgpu::Buffer],
+        output: &wgpu::Buffer,
+        groups: [u32; 3],
+    ) -> Result<(), TensorError> {
+        if groups.contains(&0) {
+            return Ok(());
+        }
+        let pipeline = self.gpu.kernels.pipeline(&self.gpu.device, kernel);
+        let uniform = self
+            .gpu
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents: params,
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.as_entire_binding(),
+        }];
+        for i in 0..kernel.inputs() {
+            let buffer = inputs.get(i).copied().unwrap_or(&self.dummy);
+            entries.push(wgpu::BindGroupEntry {
+                binding: 1 + i as u32,
+                resource: buffer.as_entire_binding(),
+            });
+        }
+        entries.push(wgpu::BindGroupEntry {
+            binding: 1 + kernel.inputs() as u32,
+            resource: output.as_entire_binding(),
+        });
+        let bind_group = self
+            .gpu
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.layout,
+                entries: &entries,
+            });
+        let encoder = self.encoder();
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_pipeline(&pipeline.pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
+        self.recorded += 1;
+        if self.recorded >= BATCH {
+            self.submit()?;
+        }
+        Ok(())
+    }
+
+    /// Records a plain buffer copy (whole tensors or parts, in bytes).
+    pub(crate) fn copy(&mut self, from: &wgpu::Buffer, to: &wgpu::Buffer, bytes: u64) {
+        if bytes > 0 {
+            self.encoder().copy_buffer_to_buffer(from, 0, to, 0, bytes);
+        }
+    }
+
+    fn encoder(&mut self) -> &mut wgpu::CommandEncoder {
+        self.encoder.get_or_insert_with(|| {
+            self.gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+        })
+    }
+
+    /// Submits what was recorded, after the batch before it has finished.
+    pub fn submit(&mut self) -> Result<(), TensorError> {
+        if let Some(previous) = self.in_flight.take() {
+            self.wait(Some(previous))?;
+        }
+        if let Some(encoder) = self.encoder.take() {
+            let index = self.gpu.queue.submit([encoder.finish()]);
+            self.in_flight = Some(index);
+        }
+        self.recorded = 0;
+        // Everything recorded so far is now ordered before what comes next.
+        for buf in self.retired.drain(..) {
+            self.free.entry(buf.bytes).or_default().push(buf);
+        }
+        Ok(())
+    }
+
+    fn wait(&self, index: Option<wgpu::SubmissionIndex>) -> Result<(), TensorError> {
+        let timeout = match self.deadline {
+            Some(deadline) => Some(deadline.saturating_duration_since(Instant::now())),
+            None => None,
+        };
+        match self.gpu.device.poll(wgpu::PollType::Wait {
+            submission_index: index,
+            timeout,
+        }) {
+            Ok(_) => Ok(()),
+            Err(wgpu::PollError::Timeout) => Err(TensorError::Deadline(format!(
+                "GPU work ran past the deadline ({:.3}s left when waiting began)",
+                timeout.unwrap_or(Duration::ZERO).as_secs_f64()
+            ))),
+            Err(e) => Err(TensorError::Device(match self.gpu.take_error() {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            })),
+        }
+    }
+
+    /// The tensor's elements as raw 32-bit words: submits and waits.
+    pub fn read(&mut self, tensor: &Tensor) -> Result<Vec<u32>, TensorError> {
+        let bytes = tensor.numel() as u64 * 4;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.copy(tensor.buffer(), &staging, bytes);
+        self.submit()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait(self.in_flight.clone())?;
+        self.in_flight = None;
+        // The map callback runs inside poll; if the wait returned early, poll
+        // once more for it.
+        let mapped = match rx.try_recv() {
+            Ok(r) => r,
+            Err(_) => {
+                self.wait(None)?;
+                rx.recv()
+                    .map_err(|_| TensorError::Device("readback was cancelled".into()))?
+            }
+        };
+        mapped.map_err(|e| TensorError::Device(format!("readback failed: {e}")))?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| TensorError::Device(format!("readback failed: {e}")))?;
+        let words = bytemuck::cast_slice::<u8, u32>(&view).to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(words)
+    }
+
+    /// Float contents (for tests, benches and the host's own use).
+    pub fn read_f32(&mut self, tensor: &Tensor) -> Result<Vec<f32>, TensorError> {
+        tensor.require(DType::F32, "read_f32")?;
+        Ok(self.read(tensor)?.into_iter().map(f32::from_bits).collect())
+    }
+
+    /// Blocks until every recorded op has run.
+    pub fn finish(&mut self) -> Result<(), TensorError> {
+        self.submit()?;
+        let index = self.in_flight.take();
+        self.wait(index)
+    }
+}
+
+pub(crate) fn storage_usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+}
+
+/// Bytes a buffer for `bytes` of data takes.
+pub(crate) fn granule(bytes: u64) -> u64 {
+    bytes.max(4).div_ceil(GRANULE) * GRANULE
+}
+
+/// A new `size`-byte buffer (already charged to `quota`) initialised with
+/// `data` at creation, so no queue write can overtake recorded commands.
+pub(crate) fn upload_buffer(
+    gpu: &Gpu,
+    quota: &Arc<Quota>,
+    data: &[u8],
+    size: u64,
+) -> Result<GpuBuffer, TensorError> {
+    let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size,
+        usage: storage_usage(),
+        mapped_at_creation: true,
+    });
+    // Charged from here on: dropping it on an error below gives the bytes back.
+    let buf = GpuBuffer::new(buffer, size, Arc::clone(quota));
+    {
+        let mut view = buf
+            .buffer
+            .get_mapped_range_mut(..)
+            .map_err(|e| TensorError::Device(format!("cannot map an upload buffer: {e}")))?;
+        view.slice(..data.len()).copy_from_slice(data);
+    }
+    buf.buffer.unmap();
+    Ok(buf)
+}

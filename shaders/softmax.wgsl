@@ -1,0 +1,57 @@
+// Softmax over the last axis: one workgroup per row, max-subtracted for
+// range safety.
+
+struct Params {
+    rows: u32,
+    len: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+var<workgroup> part: array<f32, 256>;
+
+fn reduce_max(li: u32, v: f32) -> f32 {
+    part[li] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if li < s { part[li] = max(part[li], part[li + s]); }
+        workgroupBarrier();
+    }
+    let r = part[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn reduce_sum(li: u32, v: f32) -> f32 {
+    part[li] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if li < s { part[li] = part[li] + part[li + s]; }
+        workgroupBarrier();
+    }
+    let r = part[0];
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(256)
+fn softmax(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let row = wg.x + wg.y * groups.x;
+    if row >= p.rows { return; }
+    let base = row * p.len;
+    var m = -3.4028235e38;
+    for (var j = li; j < p.len; j += 256u) { m = max(m, a[base + j]); }
+    m = reduce_max(li, m);
+    var s = 0.0;
+    for (var j = li; j < p.len; j += 256u) { s += exp(a[base + j] - m); }
+    s = reduce_sum(li, s);
+    for (var j = li; j < p.len; j += 256u) { out[base + j] = exp(a[base + j] - m) / s; }
+}
