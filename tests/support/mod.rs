@@ -55,7 +55,7 @@ pub struct Server {
     _logs: tempdir::Dir,
 }
 
-mod tempdir {
+pub mod tempdir {
     use std::path::PathBuf;
 
     /// A directory removed on drop.

@@ -246,10 +246,9 @@ impl Session {
     }
 
     fn wait(&self, index: Option<wgpu::SubmissionIndex>) -> Result<(), TensorError> {
-        let timeout = match self.deadline {
-            Some(deadline) => Some(deadline.saturating_duration_since(Instant::now())),
-            None => None,
-        };
+        let timeout = self
+            .deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
         match self.gpu.device.poll(wgpu::PollType::Wait {
             submission_index: index,
             timeout,

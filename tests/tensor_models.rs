@@ -1,0 +1,294 @@
+//! Models on the GPU tensor API, through the real binary over HTTP: the
+//! demo denoiser (a transformer stack sampling with DDIM and guidance on
+//! weights a test writes), and the tensor probe (typed errors, quotas,
+//! numbers computed in the guest).
+
+mod support;
+
+use std::path::Path;
+
+use motionmcp_host::gpu::reference as cpu;
+use motionmcp_host::gpu::reference::Array;
+use motionmcp_host::gpu::UnaryOp;
+use safetensors::tensor::TensorView;
+use safetensors::Dtype;
+use serde_json::{json, Value};
+use support::tempdir::Dir;
+use support::{component, null_skeleton, Server};
+
+/// Widths of the test denoiser: d 32, 4 heads, 2 blocks, 5 joints.
+const D: usize = 32;
+const HEADS: u32 = 4;
+const LAYERS: usize = 2;
+const FEATURES: usize = 3 + 3 * 5;
+
+/// Writes `denoiser.safetensors` with seeded weights (uniform, scaled by
+/// 1/sqrt(fan-in); norms at 1 and 0) into `dir`.
+fn write_weights(dir: &Path, seed: u64) {
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = Vec::new();
+    let mut n = seed;
+    let mut dense = |name: &str, out: usize, inp: usize, tensors: &mut Vec<_>| {
+        n += 1;
+        let bound = 1.0 / (inp as f32).sqrt();
+        let w: Vec<f32> = cpu::rand(out * inp, n)
+            .iter()
+            .map(|u| (2.0 * u - 1.0) * bound)
+            .collect();
+        n += 1;
+        let b: Vec<f32> = cpu::rand(out, n)
+            .iter()
+            .map(|u| (2.0 * u - 1.0) * bound)
+            .collect();
+        tensors.push((
+            format!("{name}.weight"),
+            vec![out, inp],
+            bytes(&w),
+            Dtype::F32,
+        ));
+        tensors.push((format!("{name}.bias"), vec![out], bytes(&b), Dtype::F32));
+    };
+    let norm = |name: &str, tensors: &mut Vec<(String, Vec<usize>, Vec<u8>, Dtype)>| {
+        tensors.push((
+            format!("{name}.weight"),
+            vec![D],
+            bytes(&[1.0; D]),
+            Dtype::F32,
+        ));
+        tensors.push((
+            format!("{name}.bias"),
+            vec![D],
+            bytes(&[0.0; D]),
+            Dtype::F32,
+        ));
+    };
+    dense("in_proj", D, FEATURES, &mut tensors);
+    dense("time.0", D, D, &mut tensors);
+    dense("time.2", D, D, &mut tensors);
+    for i in 0..LAYERS {
+        norm(&format!("blocks.{i}.ln1"), &mut tensors);
+        dense(&format!("blocks.{i}.qkv"), 3 * D, D, &mut tensors);
+        dense(&format!("blocks.{i}.out"), D, D, &mut tensors);
+        norm(&format!("blocks.{i}.ln2"), &mut tensors);
+        dense(&format!("blocks.{i}.ff1"), 4 * D, D, &mut tensors);
+        dense(&format!("blocks.{i}.ff2"), D, 4 * D, &mut tensors);
+    }
+    norm("ln_f", &mut tensors);
+    dense("out_proj", FEATURES, D, &mut tensors);
+    let text: Vec<f32> = cpu::randn(256 * D, seed + 1000);
+    tensors.push(("text.weight".into(), vec![256, D], bytes(&text), Dtype::F32));
+    tensors.push((
+        "config.heads".into(),
+        vec![1],
+        HEADS.to_le_bytes().to_vec(),
+        Dtype::U32,
+    ));
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(name, shape, data, dtype)| {
+            (
+                name.clone(),
+                TensorView::new(*dtype, shape.clone(), data).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &dir.join("denoiser.safetensors")).unwrap();
+}
+
+fn bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn denoiser_request(prompt: &str, seed: i64, guidance: Value) -> Value {
+    let mut options = json!({"seed": seed, "diffusion_steps": 6});
+    if !guidance.is_null() {
+        options["guidance"] = guidance;
+    }
+    json!({
+        "protocol_version": "1.4",
+        "model": "tiny-denoiser",
+        "skeleton": null_skeleton(),
+        "segments": [{"type": "text", "prompt": prompt, "duration_frames": 45}],
+        "options": options,
+    })
+}
+
+fn serve_denoiser(weights: &Dir) -> Server {
+    let dir = weights.0.to_str().unwrap();
+    Server::start_paths(
+        &[component("denoiser")],
+        &["--weights", dir, "--timeout", "300"],
+    )
+}
+
+#[test]
+fn the_denoiser_generates_motion_on_the_gpu() {
+    let weights = Dir::new("weights");
+    write_weights(&weights.0, 1);
+    let server = serve_denoiser(&weights);
+
+    let first = server.post(&denoiser_request("a person walks forward", 7, Value::Null));
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let doc = first.json();
+    let floats = support::buffer_floats(&doc);
+    assert!(floats.iter().all(|v| v.is_finite()));
+    // Rotations: 45 frames x 5 joints of unit quaternions, not all identity.
+    let rotations = support::accessor_floats(&doc, rotation_accessor(&doc, 1));
+    assert_eq!(rotations.len(), 45 * 4);
+    assert!(rotations
+        .chunks(4)
+        .all(|q| (q.iter().map(|c| c * c).sum::<f32>() - 1.0).abs() < 1e-4));
+    assert!(
+        rotations.chunks(4).any(|q| q[3] < 0.9999),
+        "the network moved the spine"
+    );
+
+    // Seeded: the same request gives the same bytes, another seed or prompt does not.
+    let again = server.post(&denoiser_request("a person walks forward", 7, Value::Null));
+    assert_eq!(again.body, first.body);
+    let other = server.post(&denoiser_request("a person walks forward", 8, Value::Null));
+    assert_eq!(other.status, 200);
+    assert_ne!(other.body, first.body);
+    let prompt = server.post(&denoiser_request("a person jumps", 7, Value::Null));
+    assert_ne!(prompt.body, first.body);
+
+    // Every guidance mode runs (batch 1, 2 and 3 through the network).
+    for guidance in [
+        json!({"type": "nocfg"}),
+        json!({"type": "regular", "weight": [3.0]}),
+        json!({"type": "separated", "weight": [2.0, 1.0]}),
+    ] {
+        let answer = server.post(&denoiser_request("wave", 3, guidance.clone()));
+        assert_eq!(
+            answer.status,
+            200,
+            "{guidance}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+
+    let health = server.get("/health").json();
+    assert!(
+        health["gpu"]["adapter"]
+            .as_str()
+            .is_some_and(|a| !a.is_empty()),
+        "{health}"
+    );
+    let memory = &health["gpu"]["memory"]["tiny-denoiser"];
+    assert!(memory["used_bytes"].as_u64().unwrap() > 0, "{health}");
+    assert_eq!(memory["limit_bytes"], 4096u64 << 20);
+}
+
+/// The accessor of joint `joint`'s rotation channel.
+fn rotation_accessor(doc: &Value, joint: usize) -> usize {
+    let node = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|n| n["name"] == ["Hips", "Spine", "Head", "LeftFoot", "RightFoot"][joint])
+        .unwrap();
+    let anim = &doc["animations"][0];
+    let channel = anim["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["target"]["node"] == node && c["target"]["path"] == "rotation")
+        .unwrap();
+    anim["samplers"][channel["sampler"].as_u64().unwrap() as usize]["output"]
+        .as_u64()
+        .unwrap() as usize
+}
+
+#[test]
+fn without_its_weights_the_denoiser_does_not_start() {
+    let stderr = support::refused(&[component("denoiser")]);
+    assert!(
+        stderr.contains("no weights directory was granted"),
+        "{stderr}"
+    );
+    let empty = Dir::new("no-weights");
+    let out = std::process::Command::new(support::host_binary())
+        .args(["serve", "--addr", "127.0.0.1:0", "--weights"])
+        .arg(&empty.0)
+        .arg(component("denoiser"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("denoiser.safetensors"));
+}
+
+fn probe(prompt: &str) -> Value {
+    json!({
+        "protocol_version": "1.4",
+        "model": "tensor-probe",
+        "skeleton": {"joints": [{"name": "Hips", "parent": null, "rest_translation": [0, 0.95, 0], "rest_rotation": [0, 0, 0, 1]}]},
+        "segments": [{"type": "text", "prompt": prompt, "duration_frames": 3}],
+    })
+}
+
+#[test]
+fn tensor_misuse_reaches_the_guest_as_typed_errors() {
+    let weights = Dir::new("probe-weights");
+    let server = Server::start_paths(
+        &[component("tensor-probe")],
+        &["--weights", weights.0.to_str().unwrap()],
+    );
+    for (case, kind) in [
+        ("shape", "TensorError::Shape("),
+        ("broadcast", "TensorError::Shape("),
+        ("dtype", "TensorError::Dtype("),
+        ("argument", "TensorError::InvalidArgument("),
+        ("count", "TensorError::Shape("),
+        ("missing", "TensorError::NotFound("),
+        ("escape", "TensorError::NotFound("),
+    ] {
+        let answer = server.post(&probe(case));
+        let error = answer.error(400, "invalid_request");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.starts_with(kind), "{case}: {message}");
+    }
+    // Nothing above broke the instance.
+    assert_eq!(server.post(&probe("rest")).status, 200);
+}
+
+#[test]
+fn numbers_computed_in_the_guest_match_the_reference() {
+    let server = Server::start(&["tensor-probe"]);
+    let answer = server.post(&probe("values"));
+    let error = answer.error(400, "invalid_request");
+    let got: Vec<f32> = error["details"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    let a = Array::new(cpu::randn(21, 1), &[3, 7]);
+    let b = Array::new(cpu::randn(35, 2), &[7, 5]);
+    let want = cpu::softmax(&cpu::unary(&cpu::matmul(&a, &b), UnaryOp::Gelu));
+    assert_eq!(got.len(), want.data.len());
+    for (g, w) in got.iter().zip(&want.data) {
+        assert!((g - w).abs() <= 1e-4 * w.abs() + 1e-5, "{g} vs {w}");
+    }
+}
+
+#[test]
+fn past_the_gpu_quota_a_request_is_503_and_the_model_serves_on() {
+    let server = Server::start_paths(&[component("tensor-probe")], &["--gpu-memory-mb", "64"]);
+    let answer = server.post(&probe("oom"));
+    let error = answer.error(503, "resource_exhausted");
+    support::assert_mentions(&error, "GPU memory quota");
+    // Unwrapped in the guest: a trap, still reported as the quota.
+    let answer = server.post(&probe("oom-panic"));
+    let error = answer.error(503, "resource_exhausted");
+    assert_eq!(error["details"]["gpu_memory_limit_bytes"], 64u64 << 20);
+    assert_eq!(server.post(&probe("rest")).status, 200);
+    let health = server.get("/health").json();
+    assert_eq!(
+        health["gpu"]["memory"]["tensor-probe"]["limit_bytes"],
+        64u64 << 20
+    );
+}
