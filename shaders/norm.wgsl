@@ -1,6 +1,7 @@
 // LayerNorm and RMSNorm over the last axis, with optional affine weights:
 // one workgroup per row. LayerNorm takes the variance around the mean in a
 // second pass rather than E[x^2] - E[x]^2, which cancels for large means.
+// `reduce_sum`: rows.wgsl, prepended by the host.
 
 struct Params {
     rows: u32,
@@ -18,20 +19,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-var<workgroup> part: array<f32, 256>;
-
-fn reduce_sum(li: u32, v: f32) -> f32 {
-    part[li] = v;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if li < s { part[li] = part[li] + part[li + s]; }
-        workgroupBarrier();
-    }
-    let r = part[0];
-    workgroupBarrier();
-    return r;
-}
 
 fn affine(j: u32, x: f32) -> f32 {
     var y = x;

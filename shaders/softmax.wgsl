@@ -1,5 +1,5 @@
 // Softmax over the last axis: one workgroup per row, max-subtracted for
-// range safety.
+// range safety. `reduce_max`/`reduce_sum`: rows.wgsl, prepended by the host.
 
 struct Params {
     rows: u32,
@@ -11,32 +11,6 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-
-var<workgroup> part: array<f32, 256>;
-
-fn reduce_max(li: u32, v: f32) -> f32 {
-    part[li] = v;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if li < s { part[li] = max(part[li], part[li + s]); }
-        workgroupBarrier();
-    }
-    let r = part[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn reduce_sum(li: u32, v: f32) -> f32 {
-    part[li] = v;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if li < s { part[li] = part[li] + part[li + s]; }
-        workgroupBarrier();
-    }
-    let r = part[0];
-    workgroupBarrier();
-    return r;
-}
 
 @compute @workgroup_size(256)
 fn softmax(

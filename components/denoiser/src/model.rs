@@ -21,6 +21,8 @@ pub struct Denoiser {
     time1: (Tensor, Tensor),
     time2: (Tensor, Tensor),
     text: Tensor,
+    /// The timestep embedding's frequencies, [d / 2]: fixed, so made once.
+    freqs: Tensor,
     blocks: Vec<Block>,
     ln_f: (Tensor, Tensor),
     out_proj: (Tensor, Tensor),
@@ -82,6 +84,9 @@ impl Denoiser {
             time1: pair(file, "time.0")?,
             time2: pair(file, "time.2")?,
             text: Tensor::load(file, "text.weight")?,
+            freqs: Tensor::arange(0.0, 1.0, d / 2)?
+                .scale(-(10000f32.ln()) / (d / 2) as f32, 0.0)?
+                .exp()?,
             blocks,
             ln_f: pair(file, "ln_f")?,
             out_proj: pair(file, "out_proj")?,
@@ -90,11 +95,7 @@ impl Denoiser {
 
     /// [1, 1, d] sinusoidal embedding of step `t` through the time MLP.
     fn time_embedding(&self, t: f32) -> Result<Tensor, TensorError> {
-        let half = self.d / 2;
-        let freqs = Tensor::arange(0.0, 1.0, half)?
-            .scale(-(10000f32.ln()) / half as f32, 0.0)?
-            .exp()?
-            .scale(t, 0.0)?;
+        let freqs = (&self.freqs * t)?;
         let e =
             Tensor::concat(&[&freqs.sin()?, &freqs.cos()?], 0)?.reshape(&[1, 1, self.d as i32])?;
         e.linear(&self.time1.0, Some(&self.time1.1))?
@@ -174,7 +175,7 @@ impl Denoiser {
         let rows = conds.len();
         let cond = Tensor::concat(&conds.iter().collect::<Vec<_>>(), 0)?;
         let mut x = Tensor::randn(&[1, frames, self.features], seed)?;
-        let mut x0 = x.scale(1.0, 0.0)?;
+        let mut x0 = None;
         for i in 0..steps {
             let t = TRAIN_STEPS - 1.0 - i as f32 * TRAIN_STEPS / steps as f32;
             let t_prev = t - TRAIN_STEPS / steps as f32;
@@ -186,24 +187,25 @@ impl Denoiser {
             let e = self.eps(&batch, t, &cond)?;
             let eps = match rows {
                 1 => e,
+                // uncond + sum of w_r (row_r - uncond), rows 0 and 2.
                 _ => {
                     let uncond = e.slice(0, 1, 2)?;
-                    let mut eps = uncond.scale(1.0, 0.0)?;
-                    for (r, w) in [0usize, 2].iter().zip(weights) {
-                        if *r >= rows {
-                            break;
-                        }
-                        let delta = (&e.slice(0, *r, r + 1)? - &uncond)?;
-                        eps = (&eps + &(&delta * *w)?)?;
+                    let mut eps = None;
+                    for (r, w) in [0, 2].into_iter().take(rows - 1).zip(weights) {
+                        let delta = (&(&e.slice(0, r, r + 1)? - &uncond)? * *w)?;
+                        eps = Some((eps.as_ref().unwrap_or(&uncond) + &delta)?);
                     }
-                    eps
+                    eps.unwrap_or(uncond)
                 }
             };
             // x0 = (x - sqrt(1 - ab) eps) / sqrt(ab), kept in range.
-            x0 = (&x * (1.0 / ab.sqrt()))?;
-            x0 = (&x0 - &(&eps * ((1.0 - ab).sqrt() / ab.sqrt()))?)?.clamp(-3.0, 3.0)?;
-            x = (&(&x0 * ab_prev.sqrt())? + &(&eps * (1.0 - ab_prev).sqrt())?)?;
+            let scaled = (&x * (1.0 / ab.sqrt()))?;
+            let pred = (&scaled - &(&eps * ((1.0 - ab).sqrt() / ab.sqrt()))?)?.clamp(-3.0, 3.0)?;
+            x = (&(&pred * ab_prev.sqrt())? + &(&eps * (1.0 - ab_prev).sqrt())?)?;
+            x0 = Some(pred);
         }
-        x0.reshape(&[frames as i32, self.features as i32])
+        // `steps` is at least 1 (the caller's max(1)).
+        x0.unwrap_or(x)
+            .reshape(&[frames as i32, self.features as i32])
     }
 }

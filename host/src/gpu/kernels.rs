@@ -101,8 +101,20 @@ impl Shader {
             Shader::Convert => ("convert", include_str!("../../../shaders/convert.wgsl")),
             Shader::Matmul => ("matmul", include_str!("../../../shaders/matmul.wgsl")),
             Shader::Reduce => ("reduce", include_str!("../../../shaders/reduce.wgsl")),
-            Shader::Softmax => ("softmax", include_str!("../../../shaders/softmax.wgsl")),
-            Shader::Norm => ("norm", include_str!("../../../shaders/norm.wgsl")),
+            Shader::Softmax => (
+                "softmax",
+                concat!(
+                    include_str!("../../../shaders/rows.wgsl"),
+                    include_str!("../../../shaders/softmax.wgsl")
+                ),
+            ),
+            Shader::Norm => (
+                "norm",
+                concat!(
+                    include_str!("../../../shaders/rows.wgsl"),
+                    include_str!("../../../shaders/norm.wgsl")
+                ),
+            ),
             Shader::Layout => ("layout", include_str!("../../../shaders/layout.wgsl")),
             Shader::Attention => ("attention", include_str!("../../../shaders/attention.wgsl")),
         }

@@ -127,9 +127,7 @@ impl Session {
     /// Hands a tensor back; its buffer is reused once no handle remains.
     pub fn release(&mut self, tensor: Tensor) {
         if let Ok(buf) = Arc::try_unwrap(tensor.buf) {
-            if buf.bytes % GRANULE == 0 {
-                self.retired.push(buf);
-            }
+            self.retired.push(buf);
         }
     }
 

@@ -10,6 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use memmap2::Mmap;
+use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensors};
 
 use super::session::{granule, upload_buffer};
@@ -18,16 +19,25 @@ use super::Gpu;
 
 /// One model's view of the weights directory.
 pub struct WeightStore {
+    /// The granted directory, canonical when it could be resolved.
     dir: Option<PathBuf>,
-    files: Mutex<HashMap<PathBuf, Arc<Mmap>>>,
+    files: Mutex<HashMap<PathBuf, Arc<Mapped>>>,
     tensors: Mutex<HashMap<(PathBuf, String), Tensor>>,
+}
+
+/// A mapped file and its header, parsed (and validated) once.
+struct Mapped {
+    map: Mmap,
+    /// Where the tensor data starts: after the length prefix and header.
+    data_start: usize,
+    meta: Metadata,
 }
 
 impl WeightStore {
     /// `dir`: what `serve --weights` granted, if anything.
     pub fn new(dir: Option<PathBuf>) -> WeightStore {
         WeightStore {
-            dir,
+            dir: dir.map(|d| d.canonicalize().unwrap_or(d)),
             files: Mutex::new(HashMap::new()),
             tensors: Mutex::new(HashMap::new()),
         }
@@ -48,12 +58,12 @@ impl WeightStore {
         if let Some(t) = tensors.get(&key) {
             return Ok(t.clone());
         }
-        let map = self.map(&path, file)?;
-        let st = parse(&map, file)?;
-        let view = st
-            .tensor(name)
-            .map_err(|_| TensorError::NotFound(format!("{file} has no tensor named {name:?}")))?;
-        let dtype = match view.dtype() {
+        let mapped = self.map(&path, file)?;
+        let info = mapped
+            .meta
+            .info(name)
+            .ok_or_else(|| TensorError::NotFound(format!("{file} has no tensor named {name:?}")))?;
+        let dtype = match info.dtype {
             Dtype::F32 => DType::F32,
             Dtype::I32 => DType::I32,
             Dtype::U32 => DType::U32,
@@ -63,8 +73,9 @@ impl WeightStore {
                 )))
             }
         };
-        let shape = view.shape().to_vec();
-        let data = view.data();
+        let shape = info.shape.clone();
+        let (start, end) = info.data_offsets;
+        let data = &mapped.map[mapped.data_start + start..mapped.data_start + end];
         let size = granule(data.len() as u64);
         if size > gpu.max_tensor_bytes() {
             return Err(TensorError::OutOfMemory(format!(
@@ -83,9 +94,7 @@ impl WeightStore {
     /// The tensor names in `file`, sorted.
     pub fn names(&self, file: &str) -> Result<Vec<String>, TensorError> {
         let path = self.resolve(file)?;
-        let map = self.map(&path, file)?;
-        let st = parse(&map, file)?;
-        let mut names: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
+        let mut names: Vec<String> = self.map(&path, file)?.meta.tensors().into_keys().collect();
         names.sort();
         Ok(names)
     }
@@ -102,10 +111,11 @@ impl WeightStore {
                 "{file:?} is not a plain relative path inside the weights directory"
             )));
         }
-        let not_found = |e: std::io::Error| TensorError::NotFound(format!("{file}: {e}"));
-        let root = dir.canonicalize().map_err(not_found)?;
-        let path = root.join(rel).canonicalize().map_err(not_found)?;
-        if !path.starts_with(&root) {
+        let path = dir
+            .join(rel)
+            .canonicalize()
+            .map_err(|e| TensorError::NotFound(format!("{file}: {e}")))?;
+        if !path.starts_with(dir) {
             return Err(TensorError::NotFound(format!(
                 "{file} leads outside the weights directory"
             )));
@@ -113,7 +123,7 @@ impl WeightStore {
         Ok(path)
     }
 
-    fn map(&self, path: &Path, file: &str) -> Result<Arc<Mmap>, TensorError> {
+    fn map(&self, path: &Path, file: &str) -> Result<Arc<Mapped>, TensorError> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(m) = files.get(path) {
             return Ok(Arc::clone(m));
@@ -124,14 +134,15 @@ impl WeightStore {
         // the usual contract of serving from memory-mapped weights.
         let map = unsafe { Mmap::map(&f) }
             .map_err(|e| TensorError::Device(format!("cannot map {file}: {e}")))?;
-        let map = Arc::new(map);
-        files.insert(path.to_owned(), Arc::clone(&map));
-        Ok(map)
+        let (header, meta) = SafeTensors::read_metadata(&map).map_err(|e| {
+            TensorError::InvalidArgument(format!("{file} is not a valid safetensors file: {e}"))
+        })?;
+        let mapped = Arc::new(Mapped {
+            map,
+            data_start: 8 + header,
+            meta,
+        });
+        files.insert(path.to_owned(), Arc::clone(&mapped));
+        Ok(mapped)
     }
-}
-
-fn parse<'a>(map: &'a Mmap, file: &str) -> Result<SafeTensors<'a>, TensorError> {
-    SafeTensors::deserialize(map).map_err(|e| {
-        TensorError::InvalidArgument(format!("{file} is not a valid safetensors file: {e}"))
-    })
 }

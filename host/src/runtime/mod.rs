@@ -192,17 +192,29 @@ impl Runtime {
             })),
             false => None,
         };
-        let started = Instant::now();
-        let mut live = Live::start(&pre, &limits, gpu.as_ref())
-            .await
-            .with_context(|| format!("cannot instantiate {}", path.display()))?;
-        let instantiated = started.elapsed();
-        let started = Instant::now();
-        live.setup(&limits)
-            .await
-            .map_err(|e| anyhow!("setup of {} failed: {}", path.display(), e.message))?;
-        let spec = live.capabilities().await?;
-        let setup = started.elapsed();
+        // The first instance starts and runs `setup` on the blocking pool,
+        // as replacements do: a GPU model's `setup` may wait on the device.
+        let (live, spec, instantiated, setup) = {
+            let (pre, limits, gpu) = (pre.clone(), limits.clone(), gpu.clone());
+            let shown = path.display().to_string();
+            let handle = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                handle.block_on(async move {
+                    let started = Instant::now();
+                    let mut live = Live::start(&pre, &limits, gpu.as_ref())
+                        .await
+                        .with_context(|| format!("cannot instantiate {shown}"))?;
+                    let instantiated = started.elapsed();
+                    let started = Instant::now();
+                    live.setup(&limits)
+                        .await
+                        .map_err(|e| anyhow!("setup of {shown} failed: {}", e.message))?;
+                    let spec = live.capabilities().await?;
+                    Ok::<_, anyhow::Error>((live, spec, instantiated, started.elapsed()))
+                })
+            })
+            .await??
+        };
         crate::capabilities::check_spec(&spec)
             .map_err(|e| anyhow!("{} describes an invalid model: {e}", path.display()))?;
         Ok(Arc::new(Backbone {
