@@ -1,6 +1,8 @@
 // Batched matrix product C = alpha * A @ op(B) + bias, op(B) = B or B^T.
 // A: [.., m, k]; B: [.., k, n] (or [.., n, k] transposed, nn.Linear's
 // weight layout); leading axes broadcast through per-axis batch strides.
+// A, B and bias may each be f32 or half storage (halves.wgsl), widened as
+// the tiles are staged; C and the accumulators are f32.
 //
 // Each 16x16 workgroup computes a 64x64 tile of C, each invocation a 4x4
 // block held in registers; A and B tiles of depth 16 are staged in
@@ -14,7 +16,8 @@ struct Params {
     has_bias: u32,
     batch_rank: u32,
     alpha: f32,
-    _pad: u32,
+    // element types of A, B and bias: bits 0-3, 4-7, 8-11 (0: f32)
+    types: u32,
     // leading (batch) axes of C, and A's and B's strides along them
     batch_shape: vec4<u32>,
     a_strides: vec4<u32>,
@@ -22,10 +25,29 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<u32>;
+@group(0) @binding(2) var<storage, read> b: array<u32>;
+@group(0) @binding(3) var<storage, read> bias: array<u32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+// The type tests branch on a uniform, so every invocation takes one path.
+fn load_a(i: u32) -> f32 {
+    let t = p.types & 15u;
+    if t == 0u { return bitcast<f32>(a[i]); }
+    return half_load(a[i >> 1u], i, t);
+}
+
+fn load_b(i: u32) -> f32 {
+    let t = (p.types >> 4u) & 15u;
+    if t == 0u { return bitcast<f32>(b[i]); }
+    return half_load(b[i >> 1u], i, t);
+}
+
+fn load_bias(i: u32) -> f32 {
+    let t = (p.types >> 8u) & 15u;
+    if t == 0u { return bitcast<f32>(bias[i]); }
+    return half_load(bias[i >> 1u], i, t);
+}
 
 const TM: u32 = 64u;
 const TN: u32 = 64u;
@@ -73,7 +95,7 @@ fn matmul(
             let gr = row0 + ar;
             let gk = k0 + ak;
             var av = 0.0;
-            if gr < p.m && gk < p.k { av = a[a_off + gr * p.k + gk]; }
+            if gr < p.m && gk < p.k { av = load_a(a_off + gr * p.k + gk); }
             As[ak][ar] = av;
 
             var bv = 0.0;
@@ -83,14 +105,14 @@ fn matmul(
                 let bk = flat % TK;
                 let gc = col0 + bc;
                 let gk2 = k0 + bk;
-                if gc < p.n && gk2 < p.k { bv = b[b_off + gc * p.k + gk2]; }
+                if gc < p.n && gk2 < p.k { bv = load_b(b_off + gc * p.k + gk2); }
                 Bs[bk][bc] = bv;
             } else {
                 let bk = flat / TN;
                 let bc = flat % TN;
                 let gc = col0 + bc;
                 let gk2 = k0 + bk;
-                if gc < p.n && gk2 < p.k { bv = b[b_off + gk2 * p.n + gc]; }
+                if gc < p.n && gk2 < p.k { bv = load_b(b_off + gk2 * p.n + gc); }
                 Bs[bk][bc] = bv;
             }
         }
@@ -114,7 +136,7 @@ fn matmul(
             let col = col0 + lid.x * 4u + j;
             if col >= p.n { continue; }
             var v = acc[i][j] * p.alpha;
-            if p.has_bias == 1u { v += bias[col]; }
+            if p.has_bias == 1u { v += load_bias(col); }
             c[c_off + r * p.n + col] = v;
         }
     }

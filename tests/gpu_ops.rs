@@ -691,3 +691,211 @@ fn a_transformer_block_matches_the_reference() {
     let y = s.binary(&x1, &f, BinaryOp::Add).unwrap();
     check(&mut s, "transformer block", &y, &want, 1e-4, 1e-4);
 }
+
+/// `a` stored as `dtype` on the GPU (a cast from f32), and the values the
+/// GPU then holds, by the CPU's rounding.
+fn half_of(s: &mut Session, a: &Array, dtype: DType) -> (Tensor, Array) {
+    let wide = upload(s, a);
+    let t = s.cast(&wide, dtype).unwrap();
+    let rounded = match dtype {
+        DType::F16 => cpu::round_f16(a),
+        DType::BF16 => cpu::round_bf16(a),
+        other => panic!("{other} is not a half type"),
+    };
+    (t, rounded)
+}
+
+#[test]
+fn half_casts_round_to_nearest_and_take_half_the_memory() {
+    let mut s = session();
+    // Besides random values: f16's limits (saturation past 65504), tiny
+    // values, signed zeros and integers.
+    let specials = [
+        65504.0, 70000.0, -1e9, 6.1e-5, 1e-3, 0.0, -0.0, 2048.0, -3.0, 0.1,
+    ];
+    for (i, &n) in SIZES.iter().enumerate() {
+        let mut a = array(&[n], 900 + i as u64, -4.0, 4.0);
+        for (v, &sp) in a.data.iter_mut().zip(&specials) {
+            *v = sp;
+        }
+        // f16: WGSL may round a value between two halves to either one, so
+        // within one f16 ulp (2^-10 relative) of nearest; bf16 is rounded by
+        // the kernel's own integer arithmetic, so bit-exact.
+        let (h, want) = half_of(&mut s, &a, DType::F16);
+        assert_eq!(h.dtype(), DType::F16);
+        check(&mut s, &format!("f16 [{n}]"), &h, &want, 1.0 / 1024.0, 6e-8);
+        let (bf, want) = half_of(&mut s, &a, DType::BF16);
+        check(&mut s, &format!("bf16 [{n}]"), &bf, &want, 0.0, 0.0);
+
+        // Widening on the GPU agrees with the host's readback; halves
+        // convert between themselves and to ints by value.
+        let wide = s.cast(&h, DType::F32).unwrap();
+        assert_eq!(s.read_f32(&wide).unwrap(), s.read_f32(&h).unwrap());
+        let h2 = s.cast(&bf, DType::F16).unwrap();
+        let want = cpu::round_f16(&cpu::round_bf16(&a));
+        check(&mut s, "bf16 -> f16", &h2, &want, 1.0 / 1024.0, 6e-8);
+        let ints = s.cast(&h, DType::I32).unwrap();
+        let got: Vec<i32> = s.read(&ints).unwrap().iter().map(|&w| w as i32).collect();
+        let half_values = s.read_f32(&h).unwrap();
+        assert_eq!(
+            got,
+            half_values.iter().map(|&v| v as i32).collect::<Vec<_>>()
+        );
+
+        // Two bytes an element, rounded up to whole words.
+        assert_eq!(s.read(&h).unwrap().len(), n.div_ceil(2));
+    }
+    let counts: Vec<u32> = vec![0, 1, 2047, 3, 65535];
+    let u = s.from_u32(&counts, &[5]).unwrap();
+    let h = s.cast(&u, DType::F16).unwrap();
+    assert_eq!(
+        s.read_f32(&h).unwrap(),
+        [0.0, 1.0, 2047.0, 3.0, 65504.0],
+        "ints exact up to 2048, then saturating"
+    );
+    let back = s.cast(&h, DType::U32).unwrap();
+    assert_eq!(s.read(&back).unwrap(), [0, 1, 2047, 3, 65504]);
+
+    // A half tensor is charged half the bytes of an f32 one.
+    let quota = Quota::new(1 << 30);
+    let mut q = Session::new(gpu(), Arc::clone(&quota));
+    let x = q.full(&[64, 1024], 1.0).unwrap();
+    let f32_bytes = quota.used();
+    let h = q.cast(&x, DType::F16).unwrap();
+    assert_eq!(quota.used() - f32_bytes, f32_bytes / 2);
+    drop(h);
+}
+
+#[test]
+fn matmul_and_linear_take_half_operands() {
+    let mut s = session();
+    for (i, dtype) in [DType::F16, DType::BF16].into_iter().enumerate() {
+        let seed = 1000 + 10 * i as u64;
+        // Batched, with odd per-batch element offsets into the half buffer.
+        let a = array(&[3, 33, 7], seed, -1.0, 1.0);
+        let b = array(&[3, 7, 5], seed + 1, -1.0, 1.0);
+        let (ta, ra) = half_of(&mut s, &a, dtype);
+        let tb = upload(&mut s, &b);
+        let y = s.matmul(&ta, &tb).unwrap();
+        assert_eq!(y.dtype(), DType::F32);
+        check(
+            &mut s,
+            &format!("{dtype} @ f32"),
+            &y,
+            &cpu::matmul(&ra, &b),
+            1e-4,
+            1e-5,
+        );
+        let (tb, rb) = half_of(&mut s, &b, dtype);
+        let y = s.matmul(&ta, &tb).unwrap();
+        check(
+            &mut s,
+            &format!("{dtype} @ {dtype}"),
+            &y,
+            &cpu::matmul(&ra, &rb),
+            1e-4,
+            1e-5,
+        );
+
+        // nn.Linear with weights and bias kept at half size.
+        for (j, &(rows, inf, outf)) in [(1, 1, 1), (7, 33, 5), (3, 1000, 7)].iter().enumerate() {
+            let seed = seed + 100 + 3 * j as u64;
+            let x = array(&[rows, inf], seed, -1.0, 1.0);
+            let w = array(&[outf, inf], seed + 1, -1.0, 1.0);
+            let bias = array(&[outf], seed + 2, -1.0, 1.0);
+            let tx = upload(&mut s, &x);
+            let (tw, rw) = half_of(&mut s, &w, dtype);
+            let (tbias, rbias) = half_of(&mut s, &bias, dtype);
+            let y = s.linear(&tx, &tw, Some(&tbias)).unwrap();
+            check(
+                &mut s,
+                &format!("linear {rows}x{inf}->{outf} with {dtype} weights"),
+                &y,
+                &cpu::linear(&x, &rw, Some(&rbias)),
+                1e-4,
+                1e-5,
+            );
+        }
+    }
+    let idx = s.from_u32(&[1, 2], &[1, 2]).unwrap();
+    let w = s.full(&[2, 2], 1.0).unwrap();
+    assert!(matches!(s.matmul(&idx, &w), Err(TensorError::DType(_))));
+}
+
+#[test]
+fn layout_ops_keep_half_tensors_exactly() {
+    let mut s = session();
+    let x = array(&[2, 3, 7, 5], 1200, -3.0, 3.0);
+    let (t, rx) = half_of(&mut s, &x, DType::F16);
+    let y = s.permute(&t, &[3, 1, 0, 2]).unwrap();
+    assert_eq!(y.dtype(), DType::F16);
+    check(
+        &mut s,
+        "f16 permute",
+        &y,
+        &cpu::permute(&rx, &[3, 1, 0, 2]),
+        0.0,
+        0.0,
+    );
+    let y = s.slice(&t, 2, 1, 6).unwrap();
+    check(&mut s, "f16 slice", &y, &cpu::slice(&rx, 2, 1, 6), 0.0, 0.0);
+    let (b, rb) = half_of(&mut s, &array(&[2, 3, 7, 1], 1201, -3.0, 3.0), DType::F16);
+    let y = s.concat(&[&t, &b, &t], 3).unwrap();
+    check(
+        &mut s,
+        "f16 concat",
+        &y,
+        &cpu::concat(&[&rx, &rb, &rx], 3),
+        0.0,
+        0.0,
+    );
+    let (table, rt) = half_of(&mut s, &array(&[33, 5], 1202, -3.0, 3.0), DType::BF16);
+    let idx = s.from_u32(&[32, 0, 7, 7], &[4]).unwrap();
+    let y = s.index_select(&table, 0, &idx).unwrap();
+    assert_eq!(y.dtype(), DType::BF16);
+    check(
+        &mut s,
+        "bf16 index_select",
+        &y,
+        &cpu::index_select(&rt, 0, &[32, 0, 7, 7]),
+        0.0,
+        0.0,
+    );
+    let r = s.reshape(&t, &[-1, 5]).unwrap();
+    assert_eq!((r.shape(), r.dtype()), (&[42, 5][..], DType::F16));
+
+    // Arithmetic other than matmul wants f32, and says so.
+    for result in [
+        s.unary(&t, UnaryOp::Exp),
+        s.softmax(&t),
+        s.binary(&t, &t, BinaryOp::Add),
+    ] {
+        match result {
+            Err(TensorError::DType(m)) => assert!(m.contains("cast it to f32 first"), "{m}"),
+            other => panic!("expected a dtype error, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        s.concat(&[&t, &table], 0),
+        Err(TensorError::Shape(_) | TensorError::DType(_))
+    ));
+    // Where a kernel reads words as they are, half storage is refused
+    // rather than misread.
+    let ones = s.full(&[42, 5], 1.0).unwrap();
+    assert!(matches!(
+        s.where_(&r, &ones, &ones),
+        Err(TensorError::DType(_))
+    ));
+    let half_idx = s.cast(&idx, DType::F16).unwrap();
+    assert!(matches!(
+        s.index_select(&table, 0, &half_idx),
+        Err(TensorError::DType(_))
+    ));
+    let q = s.full(&[1, 1, 3, 4], 1.0).unwrap();
+    let mask = s.full(&[3, 3], 1.0).unwrap();
+    let mask = s.cast(&mask, DType::F16).unwrap();
+    assert!(matches!(
+        s.attention(&q, &q, &q, Some(&mask), None),
+        Err(TensorError::DType(_))
+    ));
+}

@@ -98,7 +98,10 @@ impl Tensor {
     }
 
     /// Tensor `name` of the safetensors `file` in the operator's weights
-    /// directory, loaded once per model and shared by its instances.
+    /// directory, loaded once per model and shared by its instances. F16
+    /// and BF16 tensors stay at half size ([`Dtype::F16`], [`Dtype::Bf16`]):
+    /// `matmul`/`linear` take them as they are; cast them to f32 for other
+    /// arithmetic.
     pub fn load(file: &str, name: &str) -> Result<Tensor, TensorError> {
         weights::load(file, name).map(Tensor)
     }
@@ -121,7 +124,8 @@ impl Tensor {
         self.shape().iter().product()
     }
 
-    /// Reads a float tensor back; waits for every op recorded so far.
+    /// Reads a float tensor back (f16/bf16 widened); waits for every op
+    /// recorded so far.
     pub fn to_vec(&self) -> Result<Vec<f32>, TensorError> {
         self.0.to_list()
     }

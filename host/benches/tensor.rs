@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use motionmcp_host::gpu::reference::{self as cpu, Array};
-use motionmcp_host::gpu::{BinaryOp, Gpu, GpuChoice, Quota, Session, Tensor, UnaryOp};
+use motionmcp_host::gpu::{BinaryOp, DType, Gpu, GpuChoice, Quota, Session, Tensor, UnaryOp};
 
 /// Median seconds of `reps` runs of `f`, after one warm-up run.
 fn time(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -137,6 +137,22 @@ fn main() {
             size: format!("{tokens}x{inp}->{out}"),
             gpu_s: g,
             cpu_s: c,
+            work: flops,
+            unit: "GFLOP/s",
+        });
+        // The same with the weights stored as f16 (half the bytes to read).
+        let (hw, hb) = (
+            s.cast(&tw, DType::F16).unwrap(),
+            s.cast(&tbias, DType::F16).unwrap(),
+        );
+        let g = gpu_time(&mut s, if full { 20 } else { 2 }, |s| {
+            s.linear(&tx, &hw, Some(&hb)).unwrap()
+        });
+        rows.push(Row {
+            op: "linear f16 w".into(),
+            size: format!("{tokens}x{inp}->{out}"),
+            gpu_s: g,
+            cpu_s: None,
             work: flops,
             unit: "GFLOP/s",
         });

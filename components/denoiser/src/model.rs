@@ -1,6 +1,6 @@
 //! The network and the sampler, written against `motionmcp_guest::tensor`.
 
-use motionmcp_guest::tensor::{Tensor, TensorError};
+use motionmcp_guest::tensor::{Dtype, Tensor, TensorError};
 use motionmcp_guest::GuidanceType;
 
 /// One pre-norm transformer block's weights.
@@ -45,6 +45,13 @@ fn pair(file: &str, name: &str) -> Result<(Tensor, Tensor), TensorError> {
     ))
 }
 
+/// A norm's affine pair, in f32 whatever the file stores: the norm kernels
+/// take f32 (the `linear` weights may stay f16/bf16).
+fn norm(file: &str, name: &str) -> Result<(Tensor, Tensor), TensorError> {
+    let (w, b) = pair(file, name)?;
+    Ok((w.cast(Dtype::F32)?, b.cast(Dtype::F32)?))
+}
+
 fn dim(t: &Tensor, axis: usize) -> usize {
     t.shape()[axis]
 }
@@ -67,10 +74,10 @@ impl Denoiser {
             .map(|i| {
                 let p = |n: &str| pair(file, &format!("blocks.{i}.{n}"));
                 Ok(Block {
-                    ln1: p("ln1")?,
+                    ln1: norm(file, &format!("blocks.{i}.ln1"))?,
                     qkv: p("qkv")?,
                     out: p("out")?,
-                    ln2: p("ln2")?,
+                    ln2: norm(file, &format!("blocks.{i}.ln2"))?,
                     ff1: p("ff1")?,
                     ff2: p("ff2")?,
                 })
@@ -83,12 +90,12 @@ impl Denoiser {
             in_proj,
             time1: pair(file, "time.0")?,
             time2: pair(file, "time.2")?,
-            text: Tensor::load(file, "text.weight")?,
+            text: Tensor::load(file, "text.weight")?.cast(Dtype::F32)?,
             freqs: Tensor::arange(0.0, 1.0, d / 2)?
                 .scale(-(10000f32.ln()) / (d / 2) as f32, 0.0)?
                 .exp()?,
             blocks,
-            ln_f: pair(file, "ln_f")?,
+            ln_f: norm(file, "ln_f")?,
             out_proj: pair(file, "out_proj")?,
         })
     }

@@ -98,8 +98,20 @@ impl Shader {
             ),
             Shader::Fill => ("fill", include_str!("../../../shaders/fill.wgsl")),
             Shader::Random => ("random", include_str!("../../../shaders/random.wgsl")),
-            Shader::Convert => ("convert", include_str!("../../../shaders/convert.wgsl")),
-            Shader::Matmul => ("matmul", include_str!("../../../shaders/matmul.wgsl")),
+            Shader::Convert => (
+                "convert",
+                concat!(
+                    include_str!("../../../shaders/halves.wgsl"),
+                    include_str!("../../../shaders/convert.wgsl")
+                ),
+            ),
+            Shader::Matmul => (
+                "matmul",
+                concat!(
+                    include_str!("../../../shaders/halves.wgsl"),
+                    include_str!("../../../shaders/matmul.wgsl")
+                ),
+            ),
             Shader::Reduce => ("reduce", include_str!("../../../shaders/reduce.wgsl")),
             Shader::Softmax => (
                 "softmax",

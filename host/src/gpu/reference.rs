@@ -369,6 +369,28 @@ pub fn index_select(x: &Array, axis: usize, indices: &[i64]) -> Array {
     Array::new(data, &shape)
 }
 
+/// Values rounded to f16 and widened back, as a cast to f16 stores them:
+/// nearest, saturating at the largest finite f16 (65504).
+pub fn round_f16(x: &Array) -> Array {
+    let max = half::f16::MAX.to_f32();
+    let data = x
+        .data
+        .iter()
+        .map(|&v| half::f16::from_f32(v.clamp(-max, max)).to_f32())
+        .collect();
+    Array::new(data, &x.shape)
+}
+
+/// Values rounded to bf16 (nearest even) and widened back.
+pub fn round_bf16(x: &Array) -> Array {
+    let data = x
+        .data
+        .iter()
+        .map(|&v| half::bf16::from_f32(v).to_f32())
+        .collect();
+    Array::new(data, &x.shape)
+}
+
 /// Philox4x32-10 of one counter block under a 64-bit key.
 pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     let (mut c, mut k) = (counter, key);

@@ -77,7 +77,7 @@ impl Session {
 
     /// A tensor to be written by a kernel, from the pool when one fits.
     pub(crate) fn alloc(&mut self, shape: Vec<usize>, dtype: DType) -> Result<Tensor, TensorError> {
-        let bytes = self.bytes_for(&shape)?;
+        let bytes = self.bytes_for(&shape, dtype)?;
         let class = granule(bytes);
         if let Some(buf) = self.free.get_mut(&class).and_then(Vec::pop) {
             return Ok(Tensor::new(Arc::new(buf), shape, dtype));
@@ -93,19 +93,20 @@ impl Session {
         Ok(Tensor::new(Arc::new(buf), shape, dtype))
     }
 
-    /// A tensor holding `data` (row-major, 4 bytes per element).
+    /// A tensor holding `data` (row-major, in `dtype`'s storage layout).
     pub(crate) fn upload(
         &mut self,
         data: &[u8],
         shape: Vec<usize>,
         dtype: DType,
     ) -> Result<Tensor, TensorError> {
-        let bytes = self.bytes_for(&shape)?;
-        if data.len() as u64 != shape.iter().product::<usize>() as u64 * 4 {
+        let bytes = self.bytes_for(&shape, dtype)?;
+        let numel = shape.iter().product::<usize>() as u64;
+        let per = if dtype.is_half() { 2 } else { 4 };
+        if data.len() as u64 != numel * per {
             return Err(TensorError::Shape(format!(
-                "{} values do not fill shape {shape:?} ({} elements)",
-                data.len() / 4,
-                shape.iter().product::<usize>()
+                "{} values do not fill shape {shape:?} ({numel} elements)",
+                data.len() as u64 / per,
             )));
         }
         let size = granule(bytes);
@@ -132,7 +133,7 @@ impl Session {
     }
 
     /// Bytes a tensor of `shape` takes, or why it cannot exist here.
-    fn bytes_for(&self, shape: &[usize]) -> Result<u64, TensorError> {
+    fn bytes_for(&self, shape: &[usize], dtype: DType) -> Result<u64, TensorError> {
         let numel = shape
             .iter()
             .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
@@ -142,7 +143,7 @@ impl Session {
                     "shape {shape:?} has too many elements (2^32 at most)"
                 ))
             })?;
-        let bytes = (numel * 4).max(4);
+        let bytes = dtype.storage_bytes(numel).max(4);
         if bytes > self.gpu.max_tensor_bytes() {
             return Err(TensorError::OutOfMemory(format!(
                 "a {shape:?} tensor takes {bytes} bytes; this GPU binds {} at most",
@@ -263,9 +264,10 @@ impl Session {
         }
     }
 
-    /// The tensor's elements as raw 32-bit words: submits and waits.
+    /// The tensor's data as raw 32-bit words (half types: two elements a
+    /// word): submits and waits.
     pub fn read(&mut self, tensor: &Tensor) -> Result<Vec<u32>, TensorError> {
-        let bytes = tensor.numel() as u64 * 4;
+        let bytes = tensor.data_bytes();
         if bytes == 0 {
             return Ok(Vec::new());
         }
@@ -303,10 +305,24 @@ impl Session {
         Ok(words)
     }
 
-    /// Float contents (for tests, benches and the host's own use).
+    /// Float contents, half types widened (for the guest's `to-list`, tests
+    /// and benches).
     pub fn read_f32(&mut self, tensor: &Tensor) -> Result<Vec<f32>, TensorError> {
-        tensor.require(DType::F32, "read_f32")?;
-        Ok(self.read(tensor)?.into_iter().map(f32::from_bits).collect())
+        let words = match tensor.dtype() {
+            DType::F32 | DType::F16 | DType::BF16 => self.read(tensor)?,
+            other => {
+                return Err(TensorError::DType(format!(
+                    "reading floats takes f32, f16 or bf16 tensors; this one is {other}"
+                )))
+            }
+        };
+        Ok(match tensor.dtype() {
+            DType::F16 => widen(&words, tensor.numel(), |h| half::f16::from_bits(h).to_f32()),
+            DType::BF16 => widen(&words, tensor.numel(), |h| {
+                half::bf16::from_bits(h).to_f32()
+            }),
+            _ => words.into_iter().map(f32::from_bits).collect(),
+        })
     }
 
     /// Blocks until every recorded op has run.
@@ -315,6 +331,16 @@ impl Session {
         let index = self.in_flight.take();
         self.wait(index)
     }
+}
+
+/// The first `numel` halves of `words`, low half first.
+fn widen(words: &[u32], numel: usize, to_f32: fn(u16) -> f32) -> Vec<f32> {
+    words
+        .iter()
+        .flat_map(|&w| [w as u16, (w >> 16) as u16])
+        .take(numel)
+        .map(to_f32)
+        .collect()
 }
 
 pub(crate) fn storage_usage() -> wgpu::BufferUsages {

@@ -6,12 +6,18 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Element type; every element is 4 bytes.
+/// Element type. The 32-bit types take a word per element; the 16-bit
+/// float types are storage formats packed two to a word (element 2i in the
+/// low half), the layout a little-endian `f16`/`bf16` array has on disk, so
+/// weights upload unchanged. Kernels widen them to f32 as they load, which
+/// needs no adapter feature (`unpack2x16float` is core WGSL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DType {
     F32,
     I32,
     U32,
+    F16,
+    BF16,
 }
 
 impl DType {
@@ -21,6 +27,22 @@ impl DType {
             DType::F32 => 0,
             DType::I32 => 1,
             DType::U32 => 2,
+            DType::F16 => 3,
+            DType::BF16 => 4,
+        }
+    }
+
+    /// A 16-bit float storage type.
+    pub fn is_half(self) -> bool {
+        matches!(self, DType::F16 | DType::BF16)
+    }
+
+    /// Bytes `numel` elements take, before any rounding up to a buffer size.
+    pub fn storage_bytes(self, numel: u64) -> u64 {
+        if self.is_half() {
+            numel.div_ceil(2) * 4
+        } else {
+            numel * 4
         }
     }
 }
@@ -31,6 +53,8 @@ impl fmt::Display for DType {
             DType::F32 => "f32",
             DType::I32 => "i32",
             DType::U32 => "u32",
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
         })
     }
 }
@@ -198,11 +222,35 @@ impl Tensor {
 
     pub(crate) fn require(&self, dtype: DType, what: &str) -> Result<(), TensorError> {
         if self.dtype != dtype {
+            // Half tensors are storage: arithmetic other than matmul/linear
+            // runs in f32, and saying so saves a trip to the docs.
+            let hint = if self.dtype.is_half() && dtype == DType::F32 {
+                "; cast it to f32 first"
+            } else {
+                ""
+            };
             return Err(TensorError::DType(format!(
-                "{what} takes {dtype} tensors, got {} {:?}",
+                "{what} takes {dtype} tensors, got {} {:?}{hint}",
                 self.dtype, self.shape
             )));
         }
         Ok(())
+    }
+
+    /// Refuses half storage where an op reads the tensor's words as they
+    /// are (conditions, masks, indices).
+    pub(crate) fn not_half(&self, what: &str) -> Result<(), TensorError> {
+        if self.dtype.is_half() {
+            return Err(TensorError::DType(format!(
+                "{what} takes f32, i32 or u32 tensors, got {} {:?}; cast it first",
+                self.dtype, self.shape
+            )));
+        }
+        Ok(())
+    }
+
+    /// Bytes of the tensor's data (without the buffer's rounding up).
+    pub(crate) fn data_bytes(&self) -> u64 {
+        self.dtype.storage_bytes(self.numel() as u64)
     }
 }

@@ -67,9 +67,12 @@ impl WeightStore {
             Dtype::F32 => DType::F32,
             Dtype::I32 => DType::I32,
             Dtype::U32 => DType::U32,
+            // Kept at half size: the kernels widen as they load.
+            Dtype::F16 => DType::F16,
+            Dtype::BF16 => DType::BF16,
             other => {
                 return Err(TensorError::DType(format!(
-                    "{file}:{name} is {other:?}; the host loads F32, I32 and U32 tensors"
+                    "{file}:{name} is {other:?}; the host loads F32, F16, BF16, I32 and U32 tensors"
                 )))
             }
         };

@@ -84,6 +84,8 @@ fn dtype(d: wit::Dtype) -> DType {
         wit::Dtype::F32 => DType::F32,
         wit::Dtype::I32 => DType::I32,
         wit::Dtype::U32 => DType::U32,
+        wit::Dtype::F16 => DType::F16,
+        wit::Dtype::Bf16 => DType::BF16,
     }
 }
 
@@ -216,11 +218,21 @@ impl wit::HostTensor for GuestState {
             DType::F32 => wit::Dtype::F32,
             DType::I32 => wit::Dtype::I32,
             DType::U32 => wit::Dtype::U32,
+            DType::F16 => wit::Dtype::F16,
+            DType::BF16 => wit::Dtype::Bf16,
         })
     }
 
     fn to_list(&mut self, self_: Resource<Tensor>) -> Answer<Vec<f32>> {
-        self.read(&self_, DType::F32, f32::from_bits)
+        let t = self.tensor(&self_)?;
+        let values = match self.gpu() {
+            Ok(g) => g.session.read_f32(&t),
+            Err(e) => Err(e),
+        };
+        Ok(match values {
+            Ok(v) => Ok(v),
+            Err(e) => Err(to_wit(e)?),
+        })
     }
 
     fn to_i32(&mut self, self_: Resource<Tensor>) -> Answer<Vec<i32>> {

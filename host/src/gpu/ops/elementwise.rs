@@ -201,6 +201,7 @@ impl Session {
 
     /// `cond ? a : b` elementwise, broadcasting all three.
     pub fn where_(&mut self, cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor, TensorError> {
+        cond.not_half("where's condition")?;
         a.require(DType::F32, "where's values")?;
         b.require(DType::F32, "where's values")?;
         let ab = shape::broadcast(a.shape(), b.shape());
@@ -237,18 +238,23 @@ impl Session {
         }
         let out = self.alloc(x.shape().to_vec(), to)?;
         let n = out.numel();
+        if n == 0 {
+            return Ok(out);
+        }
         let params = Convert {
             n: n as u32,
             from: x.dtype().code(),
             to: to.code(),
             _pad: 0,
         };
+        // A half destination is written a word (two elements) per invocation.
+        let invocations = if to.is_half() { n.div_ceil(2) } else { n };
         self.dispatch(
             Kernel::Cast,
             bytemuck::bytes_of(&params),
             &[x.buffer()],
             out.buffer(),
-            grid_for(n),
+            grid_for(invocations),
         )?;
         Ok(out)
     }

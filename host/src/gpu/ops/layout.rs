@@ -1,5 +1,8 @@
 //! Layout ops: reshape (no copy), permute/transpose, slice, concat and
-//! index-select (`shaders/layout.wgsl`), dtype-blind.
+//! index-select (`shaders/layout.wgsl`), dtype-blind over 32-bit words.
+//! Half tensors (two elements a word) go through f32 and back, which is
+//! exact; moving them natively would need kernels that never split a word
+//! between invocations.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -66,6 +69,9 @@ impl Session {
 
     /// Result axis i is input axis `dims[i]`.
     pub fn permute(&mut self, x: &Tensor, dims: &[u32]) -> Result<Tensor, TensorError> {
+        if x.dtype().is_half() {
+            return self.through_f32(&[x], |s, w| s.permute(w[0], dims));
+        }
         let rank = x.shape().len();
         let mut seen = vec![false; rank];
         if dims.len() != rank
@@ -104,6 +110,9 @@ impl Session {
         start: u32,
         end: u32,
     ) -> Result<Tensor, TensorError> {
+        if x.dtype().is_half() {
+            return self.through_f32(&[x], |s, w| s.slice(w[0], axis, start, end));
+        }
         let a = shape::axis(axis, x.shape().len(), "slice")?;
         let len = x.shape()[a];
         if start > end || end as usize > len {
@@ -135,6 +144,9 @@ impl Session {
         let first = parts.first().ok_or_else(|| {
             TensorError::InvalidArgument("concat needs at least one tensor".into())
         })?;
+        if first.dtype().is_half() && parts.iter().all(|p| p.dtype() == first.dtype()) {
+            return self.through_f32(parts, |s, w| s.concat(w, axis));
+        }
         let a = shape::axis(axis, first.shape().len(), "concat")?;
         shape::max_rank(first.shape(), "concat")?;
         let mut out_shape = first.shape().to_vec();
@@ -188,8 +200,11 @@ impl Session {
         axis: u32,
         indices: &Tensor,
     ) -> Result<Tensor, TensorError> {
+        if x.dtype().is_half() {
+            return self.through_f32(&[x], |s, w| s.index_select(w[0], axis, indices));
+        }
         let a = shape::axis(axis, x.shape().len(), "index_select")?;
-        if indices.dtype() == DType::F32 || indices.shape().len() != 1 {
+        if !matches!(indices.dtype(), DType::I32 | DType::U32) || indices.shape().len() != 1 {
             return Err(TensorError::DType(format!(
                 "index_select takes a 1-D i32 or u32 index tensor, got {} {:?}",
                 indices.dtype(),
@@ -218,6 +233,28 @@ impl Session {
             grid_for(n),
         )?;
         Ok(out)
+    }
+
+    /// Runs a layout op on half tensors (all of one type) through f32 copies,
+    /// and narrows the result back to that type.
+    fn through_f32(
+        &mut self,
+        xs: &[&Tensor],
+        op: impl FnOnce(&mut Session, &[&Tensor]) -> Result<Tensor, TensorError>,
+    ) -> Result<Tensor, TensorError> {
+        let narrow = xs[0].dtype();
+        let wide = xs
+            .iter()
+            .map(|x| self.cast(x, DType::F32))
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = op(self, &wide.iter().collect::<Vec<_>>());
+        for w in wide {
+            self.release(w);
+        }
+        let result = result?;
+        let out = self.cast(&result, narrow);
+        self.release(result);
+        out
     }
 
     /// Copies the `shape`-shaped view of `from` (element strides and offset)

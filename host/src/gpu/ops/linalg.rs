@@ -17,7 +17,7 @@ struct Matmul {
     has_bias: u32,
     batch_rank: u32,
     alpha: f32,
-    _pad: u32,
+    types: u32,
     batch_shape: [u32; 4],
     a_strides: [u32; 4],
     b_strides: [u32; 4],
@@ -45,11 +45,25 @@ const MAX_HEAD_DIM: usize = 256;
 const MAX_BATCH_RANK: usize = 4;
 const MAX_BATCH: usize = 65535;
 
+/// Matmul operands may be f32 or half storage (weights kept in f16/bf16);
+/// the product is f32.
+fn floats(t: &Tensor, what: &str) -> Result<(), TensorError> {
+    if t.dtype() == DType::F32 || t.dtype().is_half() {
+        return Ok(());
+    }
+    Err(TensorError::DType(format!(
+        "{what} takes f32, f16 or bf16 tensors, got {} {:?}",
+        t.dtype(),
+        t.shape()
+    )))
+}
+
 impl Session {
-    /// [..., m, k] @ [..., k, n] with broadcast leading axes.
+    /// [..., m, k] @ [..., k, n] with broadcast leading axes; the operands
+    /// may be f32, f16 or bf16, the result is f32.
     pub fn matmul(&mut self, a: &Tensor, b: &Tensor) -> Result<Tensor, TensorError> {
-        a.require(DType::F32, "matmul")?;
-        b.require(DType::F32, "matmul")?;
+        floats(a, "matmul")?;
+        floats(b, "matmul")?;
         let (sa, sb) = (a.shape(), b.shape());
         if sa.len() < 2 || sb.len() < 2 {
             return Err(TensorError::Shape(format!(
@@ -81,8 +95,8 @@ impl Session {
         weight: &Tensor,
         bias: Option<&Tensor>,
     ) -> Result<Tensor, TensorError> {
-        x.require(DType::F32, "linear")?;
-        weight.require(DType::F32, "linear's weight")?;
+        floats(x, "linear")?;
+        floats(weight, "linear's weight")?;
         let (sx, sw) = (x.shape(), weight.shape());
         if sx.is_empty() || sw.len() != 2 || sw[1] != sx[sx.len() - 1] {
             return Err(TensorError::Shape(format!(
@@ -91,7 +105,7 @@ impl Session {
         }
         let (out_f, in_f) = (sw[0], sw[1]);
         if let Some(bias) = bias {
-            bias.require(DType::F32, "linear's bias")?;
+            floats(bias, "linear's bias")?;
             if bias.shape() != [out_f] {
                 return Err(TensorError::Shape(format!(
                     "linear's bias must be [{out_f}], got {:?}",
@@ -164,7 +178,9 @@ impl Session {
             has_bias: bias.is_some() as u32,
             batch_rank: batch.len() as u32,
             alpha: 1.0,
-            _pad: 0,
+            types: a.dtype().code()
+                | b.dtype().code() << 4
+                | bias.map_or(0, |t| t.dtype().code()) << 8,
             batch_shape,
             a_strides: stride(batch_a, m * k),
             b_strides: stride(batch_b, k * n),
@@ -228,6 +244,7 @@ impl Session {
         let (mask_kind, mask_strides) = match mask {
             None => (0, [0; 4]),
             Some(m) => {
+                m.not_half("attention's mask")?;
                 if m.shape().len() > 4
                     || shape::broadcast(m.shape(), &scores).as_deref() != Some(&scores[..])
                 {
