@@ -9,15 +9,18 @@ mod support;
 use serde_json::{json, Value};
 use support::*;
 
-/// Each row: a test against a fresh server hosting `$model` (the null
-/// model, or `everything`, which opts in to every optional part).
+/// Each row: a test against a fresh server hosting `$model`s (the null
+/// model, or `everything`, which opts in to every optional part, ...).
 macro_rules! checklist {
-    ($model:literal; $($(#[doc = $doc:literal])* $name:ident: |$s:ident| $body:block)*) => {
+    ($($model:literal),+; $($rows:tt)*) => {
+        checklist!(@ [$($model),+]; $($rows)*);
+    };
+    (@ $models:expr; $($(#[doc = $doc:literal])* $name:ident: |$s:ident| $body:block)*) => {
         $(
             $(#[doc = $doc])*
             #[test]
             fn $name() {
-                let $s = Server::start(&[$model]);
+                let $s = Server::start(&$models);
                 $body
             }
         )*
@@ -1251,5 +1254,104 @@ checklist! { "everything";
         refused_dial(&s, "steps", json!("3"), "expected a integer, got str");
         refused_dial(&s, "mirror", json!("true"), "expected a boolean, got str");
         refused_dial(&s, "twist", json!("0.5"), "expected a number, got str");
+    }
+}
+
+// ---- a backbone batch hook (C233-C235), next to the null model ---------------------
+
+/// A batch item for `model` with a text prompt (the batch carries the version).
+fn batch_item(model: &str, prompt: &str) -> Value {
+    json!({
+        "model": model,
+        "skeleton": null_skeleton(),
+        "segments": [{"type": "text", "prompt": prompt, "duration_frames": 3}],
+    })
+}
+
+/// What made each item's motion, by the batch probe's notes; the item's
+/// error code where it failed.
+fn made_by(results: &Value) -> Vec<String> {
+    results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(
+            |r| match r["gltf"]["extensions"]["MMCP_motion"]["notes"][0]["message"].as_str() {
+                Some(note) => note.to_string(),
+                None if r["gltf"].is_object() => "no note".to_string(),
+                None => format!("error {}", r["error"]["code"].as_str().unwrap()),
+            },
+        )
+        .collect()
+}
+
+checklist! { "batch-probe", "null";
+    /// C233: the hook gets all valid items of its model in one call (2 of 3
+    /// here; the third names the null model, which has no hook; an invalid
+    /// item of the model is not passed on).
+    c233_a_batch_hook_gets_its_models_items_in_one_call: |s| {
+        let mut invalid = batch_item("batch-probe", "walk");
+        invalid["segments"][0]["duration_frames"] = json!(0);
+        let body = json!({"protocol_version": "1.4", "requests": [
+            batch_item("batch-probe", "walk"), batch_item("null", "walk"),
+            invalid, batch_item("batch-probe", "run"),
+        ]});
+        let results = s.post(&body).json();
+        assert_eq!(made_by(&results), ["item 0 of 2", "no note", "error schema_validation", "item 1 of 2"]);
+        // A single request still goes through `generate`.
+        let mut single = batch_item("batch-probe", "walk");
+        single["protocol_version"] = json!("1.4");
+        let doc = s.post(&single).json();
+        assert_eq!(doc["extensions"]["MMCP_motion"]["notes"][0]["message"], "generate");
+        // An error for one item stays with that item.
+        let body = json!({"protocol_version": "1.4", "requests": [
+            batch_item("batch-probe", "walk"), batch_item("batch-probe", "raise"),
+        ]});
+        assert_eq!(made_by(&s.post(&body).json()), ["item 0 of 2", "error invalid_options"]);
+    }
+    /// C153: a guidance type the model does not list is not gated (the
+    /// batch probe lists only `nocfg`).
+    c153_guidance_outside_the_models_types_still_passes: |s| {
+        let caps = s.get("/capabilities").json();
+        let probe = caps["models"].as_array().unwrap().iter().find(|m| m["id"] == "batch-probe").unwrap();
+        assert_eq!(probe["supported_guidance_types"], json!(["nocfg"]));
+        for guidance in [json!({"type": "regular", "weight": [2.0]}), json!({"type": "separated", "weight": [2.0, 1.0]})] {
+            let mut body = batch_item("batch-probe", "walk");
+            body["protocol_version"] = json!("1.4");
+            body["options"] = json!({"guidance": guidance});
+            assert_eq!(s.post(&body).status, 200, "{guidance}");
+        }
+    }
+    /// C234: the wrong number of results fails every item of the group, and
+    /// only that group.
+    c234_a_wrong_result_count_fails_the_group: |s| {
+        let body = json!({"protocol_version": "1.4", "requests": [
+            batch_item("batch-probe", "no results"), batch_item("null", "walk"),
+            batch_item("batch-probe", "walk"),
+        ]});
+        let results = s.post(&body).json();
+        assert_eq!(made_by(&results), ["error internal_error", "no note", "error internal_error"]);
+        for i in [0, 2] {
+            assert_eq!(
+                results["results"][i]["error"]["message"],
+                "generate_batch returned 0 results for 2 requests"
+            );
+        }
+    }
+    /// [quirk] C235: a hook that traps fails every item of its group with
+    /// `internal_error` (the SHOULD; the reference answers a bare 500 for
+    /// the whole batch); other groups and later requests are unaffected.
+    c235_a_failing_hook_fails_its_group_only: |s| {
+        let body = json!({"protocol_version": "1.4", "requests": [
+            batch_item("batch-probe", "panic"), batch_item("batch-probe", "walk"),
+            batch_item("null", "walk"),
+        ]});
+        let a = s.post(&body);
+        assert_eq!(a.status, 200);
+        let results = a.json();
+        assert_eq!(made_by(&results), ["error internal_error", "error internal_error", "no note"]);
+        assert_mentions(&results["results"][1]["error"], "the batch probe was asked to panic");
+        let body = json!({"protocol_version": "1.4", "requests": [batch_item("batch-probe", "walk")]});
+        assert_eq!(made_by(&s.post(&body).json()), ["item 0 of 1"]);
     }
 }

@@ -44,7 +44,7 @@ extern crate self as motionmcp_guest;
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "gpu-backbone-world",
+        world: "sdk-backbone-world",
         path: "../wit",
         pub_export_macro: true,
         export_macro_name: "__export_world",
@@ -87,6 +87,21 @@ pub trait Backbone: 'static {
     /// client should see with a protocol code (see the constructors on it);
     /// a panic becomes `500 internal_error`.
     fn generate(&mut self, request: &GenerateRequest) -> Result<MotionResult, ProtocolError>;
+
+    /// Optional batch hook: every valid item of one batch body that names
+    /// this model, in item order, in one call (a model that batches on the
+    /// GPU runs them together). Return one entry per request, in order; a
+    /// list of the wrong length fails every item of the group with
+    /// `internal_error`, and so does a panic. `None` (the default) means no
+    /// hook: the host calls [`Backbone::generate`] per item instead. Single
+    /// requests always go through `generate`.
+    fn generate_batch(
+        &mut self,
+        requests: &[GenerateRequest],
+    ) -> Option<Vec<Result<MotionResult, ProtocolError>>> {
+        let _ = requests;
+        None
+    }
 }
 
 /// Exports a [`Backbone`] type as this component's implementation of the
@@ -133,6 +148,18 @@ macro_rules! export_backbone {
                 }
             }
 
+            impl $crate::__private::BatchGuest for __MmcpBackbone {
+                fn generate_batch(
+                    requests: ::std::vec::Vec<$crate::GenerateRequest>,
+                ) -> ::core::option::Option<
+                    ::std::vec::Vec<
+                        ::core::result::Result<$crate::MotionResult, $crate::ProtocolError>,
+                    >,
+                > {
+                    __with(|b| $crate::Backbone::generate_batch(b, &requests))
+                }
+            }
+
     $crate::bindings::__export_world!(__MmcpBackbone with_types_in $crate::bindings);
         };
     };
@@ -146,5 +173,6 @@ pub struct ReadmeExamples;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings::exports::mmcp::backbone::backbone::Guest;
+    pub use crate::bindings::exports::mmcp::backbone::batch::Guest as BatchGuest;
     pub use wit_bindgen::rt;
 }

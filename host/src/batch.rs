@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::error::{ApiError, ErrorCode};
 use crate::generate;
 use crate::registry::Registry;
+use crate::request::GenerateRequest;
 use crate::validate;
 
 /// Whether a decoded body is a batch (P6).
@@ -103,12 +104,25 @@ pub async fn run(body: &Value, registry: &Registry) -> Result<Value, ApiError> {
             models.push(&req.model);
         }
     }
+    let answer = |doc: Result<crate::gltf::Document, ApiError>| match doc {
+        Ok(doc) => json!({"gltf": doc.into_json()}),
+        Err(e) => e.envelope(),
+    };
     for model in models {
-        for (i, req) in valid.iter().filter(|(_, r)| r.model == model) {
-            results[*i] = Some(match generate::run(req, registry).await {
-                Ok(doc) => json!({"gltf": doc.into_json()}),
-                Err(e) => e.envelope(),
-            });
+        let (indices, group): (Vec<usize>, Vec<&GenerateRequest>) = valid
+            .iter()
+            .filter(|(_, r)| r.model == model)
+            .map(|(i, r)| (*i, r))
+            .unzip();
+        // The backbone's batch hook when it has one, else item by item.
+        if let Some(docs) = generate::run_group(&group, registry).await {
+            for (i, doc) in indices.into_iter().zip(docs) {
+                results[i] = Some(answer(doc));
+            }
+            continue;
+        }
+        for (i, req) in indices.into_iter().zip(group) {
+            results[i] = Some(answer(generate::run(req, registry).await));
         }
     }
     let results: Vec<Value> = results

@@ -5,12 +5,13 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
+use crate::bindings::MotionResult;
 use crate::error::ApiError;
 use crate::gltf;
 use crate::motion::Motion;
 use crate::registry::Registry;
 use crate::request::GenerateRequest;
-use crate::runtime::convert;
+use crate::runtime::{convert, Backbone};
 
 /// Runs a validated request through its model and encodes the answer.
 pub async fn run(req: &GenerateRequest, registry: &Registry) -> Result<gltf::Document, ApiError> {
@@ -18,7 +19,6 @@ pub async fn run(req: &GenerateRequest, registry: &Registry) -> Result<gltf::Doc
         .get(&req.model)
         .expect("validation looked the model up")
         .clone();
-    let fps = req.effective_fps(backbone.spec().fps);
     let span = tracing::info_span!(
         "generate",
         model = %backbone.spec().id,
@@ -27,21 +27,74 @@ pub async fn run(req: &GenerateRequest, registry: &Registry) -> Result<gltf::Doc
         seconds = tracing::field::Empty,
     );
     async move {
-        let spec = backbone.spec();
         let started = Instant::now();
-        let result = backbone.generate(convert::request(req, spec.fps)).await;
+        let result = backbone
+            .generate(convert::request(req, backbone.spec().fps))
+            .await;
         tracing::Span::current().record("seconds", started.elapsed().as_secs_f64());
-        let motion = Motion::check(result?, &req.skeleton)?;
-        Ok(gltf::build(
-            &motion,
-            &gltf::Context {
-                skeleton: &req.skeleton,
-                model_id: &spec.id,
-                fps,
-                joint_translation: spec.supports_joint_translation,
-            },
-        ))
+        encode(req, &backbone, result?)
     }
     .instrument(span)
     .await
+}
+
+/// Runs one batch body's valid items for one model (all naming it) through
+/// the backbone's batch hook in one call, encoding each answer; `None` when
+/// the backbone has no hook (the caller runs them one by one).
+pub async fn run_group(
+    reqs: &[&GenerateRequest],
+    registry: &Registry,
+) -> Option<Vec<Result<gltf::Document, ApiError>>> {
+    let backbone = registry
+        .get(&reqs.first()?.model)
+        .expect("validation looked the model up")
+        .clone();
+    if !backbone.has_batch_hook() {
+        return None;
+    }
+    let span = tracing::info_span!(
+        "generate_batch",
+        model = %backbone.spec().id,
+        items = reqs.len(),
+        frames = reqs.iter().map(|r| r.total_frames()).sum::<i64>(),
+        seconds = tracing::field::Empty,
+    );
+    let answers = async {
+        let started = Instant::now();
+        let fps = backbone.spec().fps;
+        let requests = reqs.iter().map(|r| convert::request(r, fps)).collect();
+        let results = backbone.generate_batch(requests).await;
+        tracing::Span::current().record("seconds", started.elapsed().as_secs_f64());
+        match results {
+            Ok(results) => reqs
+                .iter()
+                .zip(results)
+                .map(|(req, result)| encode(req, &backbone, result?))
+                .collect(),
+            // The whole group failed: every item says so.
+            Err(e) => vec![Err(e); reqs.len()],
+        }
+    }
+    .instrument(span)
+    .await;
+    Some(answers)
+}
+
+/// Checks a backbone's result against the request and encodes it.
+fn encode(
+    req: &GenerateRequest,
+    backbone: &Backbone,
+    result: MotionResult,
+) -> Result<gltf::Document, ApiError> {
+    let spec = backbone.spec();
+    let motion = Motion::check(result, &req.skeleton)?;
+    Ok(gltf::build(
+        &motion,
+        &gltf::Context {
+            skeleton: &req.skeleton,
+            model_id: &spec.id,
+            fps: req.effective_fps(spec.fps),
+            joint_translation: spec.supports_joint_translation,
+        },
+    ))
 }

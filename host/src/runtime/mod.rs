@@ -9,6 +9,7 @@
 
 mod cache;
 pub mod convert;
+mod hook;
 pub mod limits;
 mod stderr;
 pub mod tensor;
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, ComponentExportIndex, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -177,6 +178,7 @@ impl Runtime {
                 format!("{} does not export the mmcp:backbone world", path.display())
             })?;
         let limits = self.limits.clone();
+        let batch = hook::find(&component);
         let uses_gpu = component
             .component_type()
             .imports(&self.engine)
@@ -194,14 +196,14 @@ impl Runtime {
         };
         // The first instance starts and runs `setup` on the blocking pool,
         // as replacements do: a GPU model's `setup` may wait on the device.
-        let (live, spec, instantiated, setup) = {
+        let (live, spec, batch_hook, instantiated, setup) = {
             let (pre, limits, gpu) = (pre.clone(), limits.clone(), gpu.clone());
             let shown = path.display().to_string();
             let handle = tokio::runtime::Handle::current();
             tokio::task::spawn_blocking(move || {
                 handle.block_on(async move {
                     let started = Instant::now();
-                    let mut live = Live::start(&pre, &limits, gpu.as_ref())
+                    let mut live = Live::start(&pre, batch.as_ref(), &limits, gpu.as_ref())
                         .await
                         .with_context(|| format!("cannot instantiate {shown}"))?;
                     let instantiated = started.elapsed();
@@ -210,7 +212,20 @@ impl Runtime {
                         .await
                         .map_err(|e| anyhow!("setup of {shown} failed: {}", e.message))?;
                     let spec = live.capabilities().await?;
-                    Ok::<_, anyhow::Error>((live, spec, instantiated, started.elapsed()))
+                    // Asked once: an SDK component without a hook says `none`.
+                    let batch_hook = match live.generate_batch(Vec::new(), &limits).await {
+                        Outcome::Done(answer) => answer.is_some(),
+                        Outcome::Broken(e) => {
+                            return Err(anyhow!("{shown}'s generate-batch failed: {}", e.message))
+                        }
+                    };
+                    Ok::<_, anyhow::Error>((
+                        live,
+                        spec,
+                        batch_hook,
+                        instantiated,
+                        started.elapsed(),
+                    ))
                 })
             })
             .await??
@@ -219,6 +234,7 @@ impl Runtime {
             .map_err(|e| anyhow!("{} describes an invalid model: {e}", path.display()))?;
         Ok(Arc::new(Backbone {
             pre,
+            batch: batch.filter(|_| batch_hook),
             gpu,
             spec,
             permits: Arc::new(Semaphore::new(limits.instances)),
@@ -286,12 +302,15 @@ pub struct LoadReport {
 struct Live {
     store: Store<GuestState>,
     world: BackboneWorld,
+    /// `generate-batch`, when the component exports it.
+    batch: Option<hook::BatchFunc>,
     stderr: TailPipe,
 }
 
 impl Live {
     async fn start(
         pre: &BackboneWorldPre<GuestState>,
+        batch: Option<&ComponentExportIndex>,
         limits: &Limits,
         gpu: Option<&Arc<ModelGpu>>,
     ) -> Result<Live> {
@@ -321,18 +340,26 @@ impl Live {
         store.set_hostcall_fuel(limits.result_bytes + RESULT_SLACK);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(limits::deadline_ticks(limits.deadline));
-        let world = pre.instantiate_async(&mut store).await?;
+        let instance = pre.instance_pre().instantiate_async(&mut store).await?;
+        let world = BackboneWorld::new(&mut store, &instance)?;
+        let batch = batch
+            .map(|index| hook::load(&mut store, &instance, index))
+            .transpose()?;
         Ok(Live {
             store,
             world,
+            batch,
             stderr,
         })
     }
 
-    /// Arms the deadline and clears the failure state before a call.
+    /// Arms the deadline and the result budget, and clears the failure
+    /// state before a call.
     fn arm(&mut self, limits: &Limits) {
         self.store
             .set_epoch_deadline(limits::deadline_ticks(limits.deadline));
+        self.store
+            .set_hostcall_fuel(limits.result_bytes.saturating_add(RESULT_SLACK));
         self.store.data_mut().memory.exceeded = false;
         if let Some(gpu) = &mut self.store.data_mut().gpu {
             gpu.set_deadline(Instant::now() + limits.deadline);
@@ -357,16 +384,41 @@ impl Live {
         spec.map_err(|trap| anyhow!("capabilities: {}", self.describe(&trap)))
     }
 
-    async fn generate(&mut self, request: &wit::GenerateRequest, limits: &Limits) -> Outcome {
+    async fn generate(
+        &mut self,
+        request: &wit::GenerateRequest,
+        limits: &Limits,
+    ) -> Outcome<Result<MotionResult, ApiError>> {
         self.arm(limits);
         let api = self.world.mmcp_backbone_backbone();
         match api.call_generate(&mut self.store, request).await {
-            Ok(Ok(result)) => match result_size(&result, limits) {
-                Ok(()) => Outcome::Done(Ok(result)),
-                Err(e) => Outcome::Done(Err(e)),
-            },
-            Ok(Err(error)) => Outcome::Done(Err(protocol_error(error))),
+            Ok(answer) => Outcome::Done(checked(answer, limits)),
             Err(trap) => Outcome::Broken(self.failure(&trap, limits)),
+        }
+    }
+
+    /// `generate-batch` with `requests` (`None`: no hook). The call gets
+    /// the time and result bytes of as many single calls.
+    async fn generate_batch(
+        &mut self,
+        requests: Vec<wit::GenerateRequest>,
+        limits: &Limits,
+    ) -> Outcome<Option<Vec<Result<MotionResult, ApiError>>>> {
+        let Some(func) = self.batch else {
+            return Outcome::Done(None);
+        };
+        let n = requests.len().max(1);
+        let group = Limits {
+            deadline: limits.deadline.saturating_mul(n as u32),
+            result_bytes: limits.result_bytes.saturating_mul(n),
+            ..limits.clone()
+        };
+        self.arm(&group);
+        match func.call_async(&mut self.store, (requests,)).await {
+            Ok((answer,)) => Outcome::Done(
+                answer.map(|results| results.into_iter().map(|r| checked(r, limits)).collect()),
+            ),
+            Err(trap) => Outcome::Broken(self.failure(&trap, &group)),
         }
     }
 
@@ -439,11 +491,21 @@ impl Live {
     }
 }
 
-enum Outcome {
+enum Outcome<T> {
     /// The call returned; the instance can serve again.
-    Done(Result<MotionResult, ApiError>),
+    Done(T),
     /// The call trapped; the instance must be dropped.
     Broken(ApiError),
+}
+
+/// A returned result under the size cap, or the backbone's own error.
+fn checked(
+    answer: Result<MotionResult, wit::ProtocolError>,
+    limits: &Limits,
+) -> Result<MotionResult, ApiError> {
+    let result = answer.map_err(protocol_error)?;
+    result_size(&result, limits)?;
+    Ok(result)
 }
 
 /// Refuses results over the size cap (their float arrays, in bytes).
@@ -481,6 +543,8 @@ fn last_words(stderr: &str) -> Option<String> {
 /// One loaded model: its cached spec and its pool of instances.
 pub struct Backbone {
     pre: BackboneWorldPre<GuestState>,
+    /// `generate-batch`, when the component has a real batch hook.
+    batch: Option<ComponentExportIndex>,
     /// Shared by the instances of a model that imports `tensor`.
     gpu: Option<Arc<ModelGpu>>,
     spec: ModelSpec,
@@ -568,18 +632,65 @@ impl Backbone {
     }
 
     async fn generate_here(&self, request: wit::GenerateRequest) -> Result<MotionResult, ApiError> {
+        let mut live = self.borrow().await?;
+        let outcome = live.generate(&request, &self.limits).await;
+        self.give_back(live, outcome)?
+    }
+
+    /// Whether the backbone runs a batch body's items for it in one call.
+    pub fn has_batch_hook(&self) -> bool {
+        self.batch.is_some()
+    }
+
+    /// Runs `requests` (one batch body's valid items for this model) through
+    /// the backbone's batch hook on one instance, under one admission: one
+    /// answer per request, or the error every item of the group gets (the
+    /// call trapped, or returned the wrong number of results).
+    pub async fn generate_batch(
+        self: &Arc<Self>,
+        requests: Vec<wit::GenerateRequest>,
+    ) -> Result<Vec<Result<MotionResult, ApiError>>, ApiError> {
+        let permit = self.admit().await?;
+        let this = Arc::clone(self);
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            handle.block_on(async move {
+                let asked = requests.len();
+                let mut live = this.borrow().await?;
+                let outcome = live.generate_batch(requests, &this.limits).await;
+                match this.give_back(live, outcome)? {
+                    Some(results) if results.len() == asked => Ok(results),
+                    answer => Err(ApiError::internal(format!(
+                        "generate_batch returned {} results for {asked} requests",
+                        answer.map_or(0, |r| r.len())
+                    ))),
+                }
+            })
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("backbone call did not complete: {e}")))?
+    }
+
+    /// An idle instance, or a fresh one.
+    async fn borrow(&self) -> Result<Live, ApiError> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut live = match idle {
-            Some(live) => live,
-            None => self.fresh().await?,
-        };
-        match live.generate(&request, &self.limits).await {
-            Outcome::Done(result) => {
+        match idle {
+            Some(live) => Ok(live),
+            None => self.fresh().await,
+        }
+    }
+
+    /// Returns an instance whose call returned to the pool; one that
+    /// trapped is dropped.
+    fn give_back<T>(&self, live: Live, outcome: Outcome<T>) -> Result<T, ApiError> {
+        match outcome {
+            Outcome::Done(answer) => {
                 self.idle
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(live);
-                result
+                Ok(answer)
             }
             Outcome::Broken(error) => {
                 tracing::error!(model = %self.spec.id, error = %error.message, "backbone instance failed; dropping it");
@@ -590,9 +701,14 @@ impl Backbone {
 
     /// A new instance with `setup` run; the model is unavailable while that fails.
     async fn fresh(&self) -> Result<Live, ApiError> {
-        let mut live = Live::start(&self.pre, &self.limits, self.gpu.as_ref())
-            .await
-            .map_err(|e| unavailable(&self.spec.id, &e))?;
+        let mut live = Live::start(
+            &self.pre,
+            self.batch.as_ref(),
+            &self.limits,
+            self.gpu.as_ref(),
+        )
+        .await
+        .map_err(|e| unavailable(&self.spec.id, &e))?;
         live.setup(&self.limits)
             .await
             .map_err(|e| unavailable(&self.spec.id, &e.message))?;
