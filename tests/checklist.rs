@@ -1257,6 +1257,36 @@ checklist! { "everything";
     }
 }
 
+/// C285: `setup` runs for every model in registration order before the
+/// server listens (so before any request), and `teardown` at shutdown in
+/// the same order. Read from the server's log: "model ready" follows each
+/// model's `setup`, "model torn down" its `teardown` calls.
+#[test]
+fn c285_setup_and_teardown_run_in_registration_order() {
+    let order = ["probe", "null", "batch-probe"];
+    let s = Server::start(&order);
+    assert_eq!(s.post(&valid()).status, 200);
+    let log = s.stderr_log.clone();
+    assert!(s.terminate().success());
+    let log = std::fs::read_to_string(log).unwrap();
+    let position = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in the log:\n{log}"))
+    };
+    let ready: Vec<usize> = order
+        .iter()
+        .map(|m| position(&format!("model ready model={m} ")))
+        .collect();
+    let down: Vec<usize> = order
+        .iter()
+        .map(|m| position(&format!("model torn down model={m} ")))
+        .collect();
+    assert!(ready.is_sorted(), "setup out of order:\n{log}");
+    assert!(down.is_sorted(), "teardown out of order:\n{log}");
+    assert!(ready[2] < position("listening"));
+    assert!(position("listening") < down[0]);
+}
+
 // ---- a backbone batch hook (C233-C235), next to the null model ---------------------
 
 /// A batch item for `model` with a text prompt (the batch carries the version).

@@ -718,9 +718,12 @@ impl Backbone {
     /// Calls `teardown` on every idle instance; failures are logged, never fatal.
     pub async fn teardown(&self) {
         let instances = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        let count = instances.len();
         for mut live in instances {
             live.teardown(&self.limits).await;
         }
+        // With "model ready" at load, the log shows the lifecycle order.
+        tracing::info!(model = %self.spec.id, instances = count, "model torn down");
     }
 }
 
