@@ -40,7 +40,7 @@ mkdir -p "$(dirname "$out")"
 if [ -f "$dir/app.py" ]; then
     python_tools
     # `app` is the module componentize-py wraps; the SDK comes from its own path.
-    .tools/python/bin/componentize-py -d wit -w backbone-world componentize \
+    .tools/python/bin/componentize-py -d wit -w batch-backbone-world componentize \
         -p guest-sdk/python -p "$dir" app -o "$out.tmp" >/dev/null
 elif [ -f "$dir/backbone.js" ]; then
     node_tools

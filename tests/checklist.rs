@@ -1319,26 +1319,14 @@ checklist! { "batch-probe", "null";
     /// C233: the hook gets all valid items of its model in one call (2 of 3
     /// here; the third names the null model, which has no hook; an invalid
     /// item of the model is not passed on).
-    c233_a_batch_hook_gets_its_models_items_in_one_call: |s| {
-        let mut invalid = batch_item("batch-probe", "walk");
-        invalid["segments"][0]["duration_frames"] = json!(0);
-        let body = json!({"protocol_version": "1.4", "requests": [
-            batch_item("batch-probe", "walk"), batch_item("null", "walk"),
-            invalid, batch_item("batch-probe", "run"),
-        ]});
-        let results = s.post(&body).json();
-        assert_eq!(made_by(&results), ["item 0 of 2", "no note", "error schema_validation", "item 1 of 2"]);
-        // A single request still goes through `generate`.
-        let mut single = batch_item("batch-probe", "walk");
-        single["protocol_version"] = json!("1.4");
-        let doc = s.post(&single).json();
-        assert_eq!(doc["extensions"]["MMCP_motion"]["notes"][0]["message"], "generate");
-        // An error for one item stays with that item.
-        let body = json!({"protocol_version": "1.4", "requests": [
-            batch_item("batch-probe", "walk"), batch_item("batch-probe", "raise"),
-        ]});
-        assert_eq!(made_by(&s.post(&body).json()), ["item 0 of 2", "error invalid_options"]);
-    }
+    c233_a_batch_hook_gets_its_models_items_in_one_call: |s| { c233(&s) }
+    /// C234: the wrong number of results fails every item of the group, and
+    /// only that group.
+    c234_a_wrong_result_count_fails_the_group: |s| { c234(&s) }
+    /// [quirk] C235: a hook that traps fails every item of its group with
+    /// `internal_error` (the SHOULD; the reference answers a bare 500 for
+    /// the whole batch); other groups and later requests are unaffected.
+    c235_a_failing_hook_fails_its_group_only: |s| { c235(&s) }
     /// C153: a guidance type the model does not list is not gated (the
     /// batch probe lists only `nocfg`).
     c153_guidance_outside_the_models_types_still_passes: |s| {
@@ -1352,36 +1340,87 @@ checklist! { "batch-probe", "null";
             assert_eq!(s.post(&body).status, 200, "{guidance}");
         }
     }
-    /// C234: the wrong number of results fails every item of the group, and
-    /// only that group.
-    c234_a_wrong_result_count_fails_the_group: |s| {
-        let body = json!({"protocol_version": "1.4", "requests": [
-            batch_item("batch-probe", "no results"), batch_item("null", "walk"),
-            batch_item("batch-probe", "walk"),
-        ]});
-        let results = s.post(&body).json();
-        assert_eq!(made_by(&results), ["error internal_error", "no note", "error internal_error"]);
-        for i in [0, 2] {
-            assert_eq!(
-                results["results"][i]["error"]["message"],
-                "generate_batch returned 0 results for 2 requests"
-            );
-        }
+}
+
+// C233-C235 again, through the Python SDK's `generate_batch` (an `async
+// def` that returns exceptions for failed items, as the reference's does).
+checklist! { "batch-probe-py", "null";
+    c233_c235_the_python_sdks_batch_hook: |s| {
+        c233(&s);
+        c234(&s);
+        c235(&s);
     }
-    /// [quirk] C235: a hook that traps fails every item of its group with
-    /// `internal_error` (the SHOULD; the reference answers a bare 500 for
-    /// the whole batch); other groups and later requests are unaffected.
-    c235_a_failing_hook_fails_its_group_only: |s| {
-        let body = json!({"protocol_version": "1.4", "requests": [
-            batch_item("batch-probe", "panic"), batch_item("batch-probe", "walk"),
-            batch_item("null", "walk"),
-        ]});
-        let a = s.post(&body);
-        assert_eq!(a.status, 200);
-        let results = a.json();
-        assert_eq!(made_by(&results), ["error internal_error", "error internal_error", "no note"]);
-        assert_mentions(&results["results"][1]["error"], "the batch probe was asked to panic");
-        let body = json!({"protocol_version": "1.4", "requests": [batch_item("batch-probe", "walk")]});
-        assert_eq!(made_by(&s.post(&body).json()), ["item 0 of 1"]);
+}
+
+fn c233(s: &Server) {
+    let mut invalid = batch_item("batch-probe", "walk");
+    invalid["segments"][0]["duration_frames"] = json!(0);
+    let body = json!({"protocol_version": "1.4", "requests": [
+        batch_item("batch-probe", "walk"), batch_item("null", "walk"),
+        invalid, batch_item("batch-probe", "run"),
+    ]});
+    let results = s.post(&body).json();
+    assert_eq!(
+        made_by(&results),
+        [
+            "item 0 of 2",
+            "no note",
+            "error schema_validation",
+            "item 1 of 2"
+        ]
+    );
+    // A single request still goes through `generate`.
+    let mut single = batch_item("batch-probe", "walk");
+    single["protocol_version"] = json!("1.4");
+    let doc = s.post(&single).json();
+    assert_eq!(
+        doc["extensions"]["MMCP_motion"]["notes"][0]["message"],
+        "generate"
+    );
+    // An error for one item stays with that item.
+    let body = json!({"protocol_version": "1.4", "requests": [
+        batch_item("batch-probe", "walk"), batch_item("batch-probe", "raise"),
+    ]});
+    assert_eq!(
+        made_by(&s.post(&body).json()),
+        ["item 0 of 2", "error invalid_options"]
+    );
+}
+
+fn c234(s: &Server) {
+    let body = json!({"protocol_version": "1.4", "requests": [
+        batch_item("batch-probe", "no results"), batch_item("null", "walk"),
+        batch_item("batch-probe", "walk"),
+    ]});
+    let results = s.post(&body).json();
+    assert_eq!(
+        made_by(&results),
+        ["error internal_error", "no note", "error internal_error"]
+    );
+    for i in [0, 2] {
+        assert_eq!(
+            results["results"][i]["error"]["message"],
+            "generate_batch returned 0 results for 2 requests"
+        );
     }
+}
+
+fn c235(s: &Server) {
+    let body = json!({"protocol_version": "1.4", "requests": [
+        batch_item("batch-probe", "panic"), batch_item("batch-probe", "walk"),
+        batch_item("null", "walk"),
+    ]});
+    let a = s.post(&body);
+    assert_eq!(a.status, 200);
+    let results = a.json();
+    assert_eq!(
+        made_by(&results),
+        ["error internal_error", "error internal_error", "no note"]
+    );
+    assert_mentions(
+        &results["results"][1]["error"],
+        "the batch probe was asked to panic",
+    );
+    let body = json!({"protocol_version": "1.4", "requests": [batch_item("batch-probe", "walk")]});
+    assert_eq!(made_by(&s.post(&body).json()), ["item 0 of 1"]);
 }

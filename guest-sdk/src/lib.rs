@@ -94,7 +94,9 @@ pub trait Backbone: 'static {
     /// list of the wrong length fails every item of the group with
     /// `internal_error`, and so does a panic. `None` (the default) means no
     /// hook: the host calls [`Backbone::generate`] per item instead. Single
-    /// requests always go through `generate`.
+    /// requests always go through `generate`. The host calls it once after
+    /// `setup` with no requests, to learn whether there is a hook: answer
+    /// `Some(vec![])` then.
     fn generate_batch(
         &mut self,
         requests: &[GenerateRequest],

@@ -66,6 +66,16 @@ class Backbone(abc.ABC):
     def generate(self, request: GenerateRequest) -> Any:
         """One validated request -> ``MotionResult``."""
 
+    def generate_batch(self, requests: list[GenerateRequest]) -> Any:
+        """Optional batch hook: every valid item of one batch body that names
+        this model, in item order, in one call. Return one entry per request,
+        in order: a ``MotionResult`` or the exception that item raised (a
+        ``ProtocolError`` for its own envelope); ``def`` or ``async def``, and
+        an entry may itself be awaitable. Not overriding it is fine: the host
+        then calls ``generate`` per item. Single requests always go through
+        ``generate``."""
+        raise NotImplementedError
+
     def setup(self) -> None:
         """Called once before any request; an exception aborts start-up."""
 

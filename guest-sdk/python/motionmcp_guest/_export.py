@@ -42,9 +42,9 @@ def export(backbone: Any) -> None:
     from wit_world.imports import types as wit
 
     instance = backbone() if isinstance(backbone, type) else backbone
-    adapter = _adapter(instance, exports, wit)
-    caller = sys._getframe(1).f_globals["__name__"]
-    setattr(sys.modules[caller], "Backbone", adapter)
+    caller = sys.modules[sys._getframe(1).f_globals["__name__"]]
+    setattr(caller, "Backbone", _adapter(instance, exports, wit))
+    setattr(caller, "Batch", _batch_adapter(instance, exports, wit))
 
 
 def _adapter(instance: Any, exports: Any, wit: Any) -> type:
@@ -82,6 +82,61 @@ def _adapter(instance: Any, exports: Any, wit: Any) -> type:
                 raise Err(_error(wit, ProtocolError("internal_error", f"{type(e).__name__}: {e}")))
 
     return Backbone
+
+
+def _has_batch_hook(instance: Any) -> bool:
+    from . import Backbone
+
+    hook = getattr(type(instance), "generate_batch", None)
+    return hook is not None and hook is not Backbone.generate_batch
+
+
+def _batch_adapter(instance: Any, exports: Any, wit: Any) -> type:
+    from componentize_py_types import Err, Ok
+
+    hook = _has_batch_hook(instance)
+
+    def outcome(item: Any) -> Any:
+        """One entry of the hook's answer as a WIT result."""
+        try:
+            item = _resolve(item)
+        except Exception as e:  # an awaitable entry failed: that item only
+            item = e
+        if isinstance(item, MotionResult):
+            return Ok(_result(wit, item))
+        if isinstance(item, ProtocolError):
+            return Err(_error(wit, item))
+        if isinstance(item, BaseException):
+            return Err(_error(wit, ProtocolError("internal_error", f"{type(item).__name__}: {item}")))
+        return Err(
+            _error(
+                wit,
+                ProtocolError(
+                    "internal_error",
+                    f"backbone.generate_batch must return MotionResults; got {type(item).__name__}",
+                ),
+            )
+        )
+
+    class Batch(exports.Batch):
+        def generate_batch(self, requests: Any) -> Any:
+            # `None` says "no hook"; the host asks once, with no requests.
+            if not hook:
+                return None
+            if not requests:
+                return []
+            reqs = [_request(wit, r) for r in requests]
+            try:
+                answer = list(_resolve(instance.generate_batch(reqs)))
+            except Exception as e:
+                # The hook itself failed: every item of the group says so.
+                error = e if isinstance(e, ProtocolError) else ProtocolError(
+                    "internal_error", f"{type(e).__name__}: {e}"
+                )
+                return [Err(_error(wit, error)) for _ in reqs]
+            return [outcome(item) for item in answer]
+
+    return Batch
 
 
 def _resolve(value: Any) -> Any:
