@@ -93,7 +93,8 @@ impl Session {
         Ok(Tensor::new(Arc::new(buf), shape, dtype))
     }
 
-    /// A tensor holding `data` (row-major, in `dtype`'s storage layout).
+    /// A tensor holding `data` (row-major, 4 bytes per element: the guest's
+    /// lists; half tensors come from casts and weights).
     pub(crate) fn upload(
         &mut self,
         data: &[u8],
@@ -101,12 +102,11 @@ impl Session {
         dtype: DType,
     ) -> Result<Tensor, TensorError> {
         let bytes = self.bytes_for(&shape, dtype)?;
-        let numel = shape.iter().product::<usize>() as u64;
-        let per = if dtype.is_half() { 2 } else { 4 };
-        if data.len() as u64 != numel * per {
+        if data.len() as u64 != shape.iter().product::<usize>() as u64 * 4 {
             return Err(TensorError::Shape(format!(
-                "{} values do not fill shape {shape:?} ({numel} elements)",
-                data.len() as u64 / per,
+                "{} values do not fill shape {shape:?} ({} elements)",
+                data.len() / 4,
+                shape.iter().product::<usize>()
             )));
         }
         let size = granule(bytes);
@@ -308,20 +308,18 @@ impl Session {
     /// Float contents, half types widened (for the guest's `to-list`, tests
     /// and benches).
     pub fn read_f32(&mut self, tensor: &Tensor) -> Result<Vec<f32>, TensorError> {
-        let words = match tensor.dtype() {
-            DType::F32 | DType::F16 | DType::BF16 => self.read(tensor)?,
+        let n = tensor.numel();
+        Ok(match tensor.dtype() {
+            DType::F32 => self.read(tensor)?.into_iter().map(f32::from_bits).collect(),
+            DType::F16 => widen(&self.read(tensor)?, n, |h| half::f16::from_bits(h).to_f32()),
+            DType::BF16 => widen(&self.read(tensor)?, n, |h| {
+                half::bf16::from_bits(h).to_f32()
+            }),
             other => {
                 return Err(TensorError::DType(format!(
                     "reading floats takes f32, f16 or bf16 tensors; this one is {other}"
                 )))
             }
-        };
-        Ok(match tensor.dtype() {
-            DType::F16 => widen(&words, tensor.numel(), |h| half::f16::from_bits(h).to_f32()),
-            DType::BF16 => widen(&words, tensor.numel(), |h| {
-                half::bf16::from_bits(h).to_f32()
-            }),
-            _ => words.into_iter().map(f32::from_bits).collect(),
         })
     }
 

@@ -334,10 +334,6 @@ impl Live {
         };
         let mut store = Store::new(pre.engine(), state);
         store.limiter(|s| &mut s.memory);
-        // Bounds what the host allocates while lifting a result, so an
-        // oversized one is refused before it is copied (slack for the
-        // smaller fields next to the float arrays).
-        store.set_hostcall_fuel(limits.result_bytes + RESULT_SLACK);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(limits::deadline_ticks(limits.deadline));
         let instance = pre.instance_pre().instantiate_async(&mut store).await?;
@@ -358,6 +354,9 @@ impl Live {
     fn arm(&mut self, limits: &Limits) {
         self.store
             .set_epoch_deadline(limits::deadline_ticks(limits.deadline));
+        // Bounds what the host allocates while lifting a result, so an
+        // oversized one is refused before it is copied (slack for the
+        // smaller fields next to the float arrays).
         self.store
             .set_hostcall_fuel(limits.result_bytes.saturating_add(RESULT_SLACK));
         self.store.data_mut().memory.exceeded = false;
@@ -618,14 +617,27 @@ impl Backbone {
         self: &Arc<Self>,
         request: wit::GenerateRequest,
     ) -> Result<MotionResult, ApiError> {
+        self.off_workers(move |this| async move { this.generate_here(request).await })
+            .await
+    }
+
+    /// Admits a call, then runs it on a blocking thread. The permit moves
+    /// into the call: it is released when the guest is done, even if the
+    /// client has gone away meanwhile.
+    async fn off_workers<T, F>(
+        self: &Arc<Self>,
+        call: impl FnOnce(Arc<Self>) -> F + Send + 'static,
+    ) -> Result<T, ApiError>
+    where
+        F: std::future::Future<Output = Result<T, ApiError>>,
+        T: Send + 'static,
+    {
         let permit = self.admit().await?;
         let this = Arc::clone(self);
         let handle = tokio::runtime::Handle::current();
-        // The permit moves into the call: it is released when the guest is
-        // done, even if the client has gone away meanwhile.
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            handle.block_on(this.generate_here(request))
+            handle.block_on(call(this))
         })
         .await
         .map_err(|e| ApiError::internal(format!("backbone call did not complete: {e}")))?
@@ -650,26 +662,19 @@ impl Backbone {
         self: &Arc<Self>,
         requests: Vec<wit::GenerateRequest>,
     ) -> Result<Vec<Result<MotionResult, ApiError>>, ApiError> {
-        let permit = self.admit().await?;
-        let this = Arc::clone(self);
-        let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            handle.block_on(async move {
-                let asked = requests.len();
-                let mut live = this.borrow().await?;
-                let outcome = live.generate_batch(requests, &this.limits).await;
-                match this.give_back(live, outcome)? {
-                    Some(results) if results.len() == asked => Ok(results),
-                    answer => Err(ApiError::internal(format!(
-                        "generate_batch returned {} results for {asked} requests",
-                        answer.map_or(0, |r| r.len())
-                    ))),
-                }
-            })
+        self.off_workers(move |this| async move {
+            let asked = requests.len();
+            let mut live = this.borrow().await?;
+            let outcome = live.generate_batch(requests, &this.limits).await;
+            match this.give_back(live, outcome)? {
+                Some(results) if results.len() == asked => Ok(results),
+                answer => Err(ApiError::internal(format!(
+                    "generate_batch returned {} results for {asked} requests",
+                    answer.map_or(0, |r| r.len())
+                ))),
+            }
         })
         .await
-        .map_err(|e| ApiError::internal(format!("backbone call did not complete: {e}")))?
     }
 
     /// An idle instance, or a fresh one.

@@ -89,6 +89,22 @@ fn dtype(d: wit::Dtype) -> DType {
     }
 }
 
+/// An int tensor's values, when it is of type `want`.
+fn ints<T>(
+    s: &mut Session,
+    t: &Tensor,
+    want: DType,
+    convert: fn(u32) -> T,
+) -> Result<Vec<T>, TensorError> {
+    if t.dtype() != want {
+        return Err(TensorError::DType(format!(
+            "to-{want} reads {want} tensors; this one is {}",
+            t.dtype()
+        )));
+    }
+    Ok(s.read(t)?.into_iter().map(convert).collect())
+}
+
 fn shape(s: &[u32]) -> Vec<usize> {
     s.iter().map(|&d| d as usize).collect()
 }
@@ -149,25 +165,15 @@ impl GuestState {
         handle.as_ref().map(|h| self.tensor(h)).transpose()
     }
 
+    /// Reads the handle's tensor back with `how` (submits and waits).
     fn read<T>(
         &mut self,
         handle: &Resource<Tensor>,
-        want: DType,
-        convert: fn(u32) -> T,
+        how: impl FnOnce(&mut Session, &Tensor) -> Result<Vec<T>, TensorError>,
     ) -> Answer<Vec<T>> {
         let t = self.tensor(handle)?;
-        if t.dtype() != want {
-            return Ok(Err(wit::TensorError::Dtype(format!(
-                "to-{want} reads {want} tensors; this one is {}",
-                t.dtype()
-            ))));
-        }
-        let words = match self.gpu() {
-            Ok(g) => g.session.read(&t),
-            Err(e) => Err(e),
-        };
-        Ok(match words {
-            Ok(w) => Ok(w.into_iter().map(convert).collect()),
+        Ok(match self.gpu().and_then(|g| how(&mut g.session, &t)) {
+            Ok(values) => Ok(values),
             Err(e) => Err(to_wit(e)?),
         })
     }
@@ -224,23 +230,15 @@ impl wit::HostTensor for GuestState {
     }
 
     fn to_list(&mut self, self_: Resource<Tensor>) -> Answer<Vec<f32>> {
-        let t = self.tensor(&self_)?;
-        let values = match self.gpu() {
-            Ok(g) => g.session.read_f32(&t),
-            Err(e) => Err(e),
-        };
-        Ok(match values {
-            Ok(v) => Ok(v),
-            Err(e) => Err(to_wit(e)?),
-        })
+        self.read(&self_, |s, t| s.read_f32(t))
     }
 
     fn to_i32(&mut self, self_: Resource<Tensor>) -> Answer<Vec<i32>> {
-        self.read(&self_, DType::I32, |w| w as i32)
+        self.read(&self_, |s, t| ints(s, t, DType::I32, |w| w as i32))
     }
 
     fn to_u32(&mut self, self_: Resource<Tensor>) -> Answer<Vec<u32>> {
-        self.read(&self_, DType::U32, |w| w)
+        self.read(&self_, |s, t| ints(s, t, DType::U32, |w| w))
     }
 
     fn unary(&mut self, self_: Resource<Tensor>, op: wit::UnaryOp) -> Answer<Resource<Tensor>> {
