@@ -128,10 +128,6 @@ checklist! { "null";
     c019_no_model_options_key_without_dials: |s| {
         assert!(s.get("/capabilities").json()["models"][0].get("model_options").is_none());
     }
-    /// C22 option (b): trajectories are not computed yet, so not advertised.
-    c022_supports_trajectory_is_false_until_computed: |s| {
-        assert_eq!(s.get("/capabilities").json()["models"][0]["supports_trajectory"], false);
-    }
     c024_null_flags_are_all_false: |s| {
         let m = &s.get("/capabilities").json()["models"][0];
         for flag in ["supports_retargeting", "supports_joint_translation", "supports_async",
@@ -1423,4 +1419,159 @@ fn c235(s: &Server) {
     );
     let body = json!({"protocol_version": "1.4", "requests": [batch_item("batch-probe", "walk")]});
     assert_eq!(made_by(&s.post(&body).json()), ["item 0 of 1"]);
+}
+
+// ---- trajectories (gltf-output.md §7): computed by the host ----------------
+// Numeric parity with the reference is tested on recorded motions in
+// host/src/trajectory/parity.rs; these lines drive the served path.
+
+/// A legged rig for `walk-py` (which retargets to any skeleton): the hip
+/// line gives the facing, the feet give the floor.
+fn legged_skeleton() -> Value {
+    let joint = |name: &str, parent: Value, t: [f64; 3]| json!({"name": name, "parent": parent, "rest_translation": t, "rest_rotation": [0, 0, 0, 1]});
+    json!({"joints": [
+        joint("Hips", Value::Null, [0.0, 0.95, 0.0]),
+        joint("Spine", json!("Hips"), [0.0, 0.25, 0.0]),
+        joint("Neck", json!("Spine"), [0.0, 0.3, 0.0]),
+        joint("Head", json!("Neck"), [0.0, 0.15, 0.0]),
+        joint("LeftUpLeg", json!("Hips"), [0.1, -0.05, 0.0]),
+        joint("LeftLeg", json!("LeftUpLeg"), [0.0, -0.42, 0.0]),
+        joint("LeftFoot", json!("LeftLeg"), [0.0, -0.42, 0.0]),
+        joint("RightUpLeg", json!("Hips"), [-0.1, -0.05, 0.0]),
+        joint("RightLeg", json!("RightUpLeg"), [0.0, -0.42, 0.0]),
+        joint("RightFoot", json!("RightLeg"), [0.0, -0.42, 0.0]),
+    ]})
+}
+
+/// A 60-frame walk-py request on the legged rig (straight ahead along +Z at
+/// 1.2 m/s without constraints).
+fn walk_py(constraints: Value) -> Value {
+    json!({
+        "protocol_version": "1.4",
+        "model": "walk-py",
+        "skeleton": legged_skeleton(),
+        "segments": [{"type": "text", "prompt": "walk", "duration_frames": 60}],
+        "constraints": constraints,
+    })
+}
+
+fn trajectory_of(doc: &Value, sample: usize) -> &Value {
+    &doc["extensions"]["MMCP_motion"]["samples"][sample]["trajectory"]
+}
+
+fn null_frames(frames: u32) -> Value {
+    text(json!(frames))
+}
+
+checklist! { "walk-py";
+    c271_computed_trajectories_have_every_key_and_a_value_per_frame: |s| {
+        let doc = ok(&s.post(&walk_py(json!([]))));
+        let t = trajectory_of(&doc, 0);
+        let keys: Vec<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["model", "loop", "params", "heading", "markers", "position", "yaw"]);
+        assert_eq!(t["position"].as_array().unwrap().len(), 60);
+        assert_eq!(t["yaw"].as_array().unwrap().len(), 60);
+        assert!(t["position"].as_array().unwrap().iter().all(|p| p.as_array().unwrap().len() == 2));
+        let markers: Vec<&str> = t["markers"].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(markers, ["LeftFootDown", "RightFootDown"]);
+    }
+    c273_a_forward_walk_is_a_line_at_its_speed: |s| {
+        let doc = ok(&s.post(&walk_py(json!([]))));
+        let t = trajectory_of(&doc, 0);
+        assert_eq!(t["model"], "line");
+        assert_eq!(t["heading"], "fixed");
+        let params = &t["params"];
+        let keys: Vec<&str> = params.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["heading_deg", "off_cm", "speed", "speed_range"]);
+        assert!(params["heading_deg"].as_f64().unwrap().abs() <= 0.5, "{params}");
+        assert_eq!(params["speed"], 1.2);
+        // the walk starts at the rest pose's root (x 0, z 0) and ends 59 frames on
+        let last = &t["position"][59];
+        assert!((last[1].as_f64().unwrap() - 1.2 * 59.0 / 30.0).abs() < 1e-3, "{last}");
+        assert!(t["yaw"].as_array().unwrap().iter().all(|y| y == 0.0));
+    }
+    c274_travel_toward_plus_x_is_90_degrees_and_minus_x_is_minus_90: |s| {
+        for (x, heading) in [(2.36, 90.0), (-2.36, -90.0)] {
+            let path = json!([{"type": "root_path", "frames": [0, 59], "positions_xz": [[0, 0], [x, 0]]}]);
+            let doc = ok(&s.post(&walk_py(path)));
+            let t = trajectory_of(&doc, 0);
+            assert_eq!(t["model"], "line");
+            assert_eq!(t["params"]["heading_deg"], heading, "{t}");
+            assert_eq!(t["params"]["speed"], 1.2);
+        }
+    }
+    c275_hips_turning_one_radian_is_a_steady_heading: |s| {
+        let turn = json!([{"type": "root_path", "frames": [0, 59], "positions_xz": [[0, 0], [0, 0]],
+                           "heading_radians": [0.0, 1.0]}]);
+        let doc = ok(&s.post(&walk_py(turn)));
+        let t = trajectory_of(&doc, 0);
+        assert_eq!(t["heading"], "steady", "{t}");
+        assert_eq!(t["yaw"][59], 1.0);
+        assert_eq!(t["yaw"][0], 0.0);
+        // on the spot: the path stays put
+        assert_eq!(t["model"], "still");
+    }
+}
+
+checklist! { "null", "everything", "probe";
+    /// C22 option (a): the host computes trajectories for every model,
+    /// whatever the backbone claims (`probe` claims true, the others false).
+    c022_every_model_advertises_trajectories: |s| {
+        let caps = s.get("/capabilities").json();
+        let models = caps["models"].as_array().unwrap();
+        assert_eq!(models.len(), 3);
+        for m in models {
+            assert_eq!(m["supports_trajectory"], true, "{}", m["id"]);
+        }
+    }
+    c272_trajectory_loop_is_the_requests_loop: |s| {
+        for looped in [true, false] {
+            let mut body = with(json!({"model": "everything", "options": {"loop": looped}}));
+            body["segments"][0]["duration_frames"] = json!(30);
+            let doc = ok(&s.post(&body));
+            assert_eq!(trajectory_of(&doc, 0)["loop"], looped);
+        }
+        let doc = ok(&s.post(&null_frames(30)));
+        assert_eq!(trajectory_of(&doc, 0)["loop"], false, "no options: not a loop");
+    }
+    c276_the_null_backbone_stands_still: |s| {
+        for frames in [6, 30, 90] {
+            let mut body = null_frames(frames);
+            body["options"] = json!({"num_samples": 2});
+            let doc = ok(&s.post(&body));
+            for b in 0..2 {
+                let t = trajectory_of(&doc, b);
+                assert_eq!(t["model"], "still", "{frames} frames: {t}");
+                assert_eq!(t["params"], json!({"off_cm": 0.0}));
+                assert_eq!(t["heading"], "path");
+                assert_eq!(t["position"].as_array().unwrap().len(), frames as usize);
+                assert!(t["position"].as_array().unwrap().iter().all(|p| p == &json!([0.0, 0.0])), "{t}");
+            }
+        }
+    }
+    /// C277: a clip the analysis fails on (3 frames: under 0.15 s) is
+    /// answered, with no `trajectory` on any sample.
+    c277_a_failed_trajectory_does_not_fail_the_request: |s| {
+        let mut body = null_frames(3);
+        body["options"] = json!({"num_samples": 2});
+        let doc = ok(&s.post(&body));
+        for b in 0..2 {
+            let sample = doc["extensions"]["MMCP_motion"]["samples"][b].as_object().unwrap();
+            assert!(!sample.contains_key("trajectory"), "{sample:?}");
+        }
+    }
+    /// [quirk] C278: matched, not just documented.
+    c278_very_short_clips_as_the_reference: |s| {
+        let has = |frames: u32| {
+            let doc = ok(&s.post(&null_frames(frames)));
+            doc["extensions"]["MMCP_motion"]["samples"][0].get("trajectory").cloned()
+        };
+        assert_eq!(has(1), None, "T = 1");
+        let two = has(2).expect("T = 2");
+        assert_eq!((&two["model"], &two["params"], &two["heading"]), (&json!("still"), &json!({}), &json!("path")));
+        for frames in [3, 4, 5] {
+            assert_eq!(has(frames), None, "T = {frames}: {} s", (frames - 1) as f64 / 30.0);
+        }
+        assert_eq!(has(6).expect("T = 6: 0.167 s")["model"], "still");
+    }
 }

@@ -10,20 +10,6 @@ mod support;
 use serde_json::{json, Value};
 use support::*;
 
-/// The documented differences inside otherwise equal answers: trajectories
-/// are not computed yet (README), and GLB is advertised as a response format.
-fn normalise(mut v: Value) -> Value {
-    if let Some(samples) = v
-        .pointer_mut("/extensions/MMCP_motion/samples")
-        .and_then(Value::as_array_mut)
-    {
-        for s in samples {
-            s.as_object_mut().unwrap().remove("trajectory");
-        }
-    }
-    v
-}
-
 /// Two glTF documents: same structure (buffer aside), buffers within 1e-5.
 fn same_gltf(ours: &Value, theirs: &Value, what: &str) {
     let (a, b) = (buffer_floats(ours), buffer_floats(theirs));
@@ -35,7 +21,7 @@ fn same_gltf(ours: &Value, theirs: &Value, what: &str) {
         );
     }
     let strip = |doc: &Value| {
-        let mut doc = normalise(doc.clone());
+        let mut doc = doc.clone();
         doc["buffers"][0].as_object_mut().unwrap().remove("uri");
         doc
     };
@@ -245,12 +231,8 @@ fn our_answers_match_the_reference_servers() {
         theirs.get("/capabilities").json(),
     ];
     for c in &mut caps {
-        // Documented: GLB is an extra response format; trajectories are not computed yet.
+        // Documented: GLB is an extra response format.
         c.as_object_mut().unwrap().remove("response_formats");
-        c["models"][0]
-            .as_object_mut()
-            .unwrap()
-            .remove("supports_trajectory");
     }
     assert_eq!(caps[0], caps[1], "/capabilities");
 
@@ -312,15 +294,4 @@ fn deliberate_differences_are_still_differences() {
     };
     assert_eq!(glb(&ours).header("content-type"), Some("model/gltf-binary"));
     assert_eq!(glb(&theirs).header("content-type"), Some("model/gltf+json"));
-    // Trajectories: the reference computes one for the null model's still
-    // clips (not for clips under 0.15 s, like valid()'s three frames).
-    let second =
-        with(json!({"segments": [{"type": "text", "prompt": "w", "duration_frames": 30}]}));
-    let theirs_doc = theirs.post(&second).json();
-    let sample = &theirs_doc["extensions"]["MMCP_motion"]["samples"][0];
-    assert_eq!(sample["trajectory"]["model"], "still");
-    let ours_doc = ours.post(&second).json();
-    assert!(ours_doc["extensions"]["MMCP_motion"]["samples"][0]
-        .get("trajectory")
-        .is_none());
 }

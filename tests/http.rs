@@ -111,9 +111,8 @@ null_test! {
 null_test! {
     fn c013_c032_null_capabilities_match_the_reference(s) {
         let a = s.get("/capabilities");
-        // mmcp.md §3.5, except supports_trajectory (not computed yet: gltf-output.md §7.2
-        // option b) and the GLB format (D10, C16).
-        let expected = r#"{"protocol_version":"1.4","rotation_format":"quaternion_xyzw","coordinate_system":"right_handed_y_up","units":"meters","response_formats":["gltf_2.0_json","gltf_2.0_binary"],"models":[{"id":"null","fps":30.0,"canonical_skeleton":{"joints":[{"name":"Hips","parent":null,"rest_translation":[0.0,0.95,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"Spine","parent":"Hips","rest_translation":[0.0,0.5,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"Head","parent":"Spine","rest_translation":[0.0,0.3,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"LeftFoot","parent":"Hips","rest_translation":[0.1,-0.95,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"RightFoot","parent":"Hips","rest_translation":[-0.1,-0.95,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null}],"coordinate_system":"right_handed_y_up","units":"meters"},"supports_retargeting":false,"supports_joint_translation":false,"supports_async":false,"supports_segment_seed":false,"supports_loop":false,"supports_keyframe_reduction":false,"supports_motion_reference_mixed":false,"supports_batch":true,"supports_trajectory":false,"supported_constraints":["root_path","effector_target","pose_keyframe"],"supported_segments":["text","unconditioned"],"supported_guidance_types":["nocfg","regular","separated"],"predicted_contact_joints":[],"native_clip_seconds":10.0,"chunking":"none","recommended_max_duration_seconds":12.0,"limits":{"max_duration_seconds":30.0,"max_num_samples":16,"max_constraints_per_request":64,"max_prompt_length":1000,"max_request_bytes":1048576,"max_batch_size":16}}]}"#;
+        // mmcp.md §3.5, plus the GLB format (D10, C16).
+        let expected = r#"{"protocol_version":"1.4","rotation_format":"quaternion_xyzw","coordinate_system":"right_handed_y_up","units":"meters","response_formats":["gltf_2.0_json","gltf_2.0_binary"],"models":[{"id":"null","fps":30.0,"canonical_skeleton":{"joints":[{"name":"Hips","parent":null,"rest_translation":[0.0,0.95,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"Spine","parent":"Hips","rest_translation":[0.0,0.5,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"Head","parent":"Spine","rest_translation":[0.0,0.3,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"LeftFoot","parent":"Hips","rest_translation":[0.1,-0.95,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null},{"name":"RightFoot","parent":"Hips","rest_translation":[-0.1,-0.95,0.0],"rest_rotation":[0.0,0.0,0.0,1.0],"display_name":null}],"coordinate_system":"right_handed_y_up","units":"meters"},"supports_retargeting":false,"supports_joint_translation":false,"supports_async":false,"supports_segment_seed":false,"supports_loop":false,"supports_keyframe_reduction":false,"supports_motion_reference_mixed":false,"supports_batch":true,"supports_trajectory":true,"supported_constraints":["root_path","effector_target","pose_keyframe"],"supported_segments":["text","unconditioned"],"supported_guidance_types":["nocfg","regular","separated"],"predicted_contact_joints":[],"native_clip_seconds":10.0,"chunking":"none","recommended_max_duration_seconds":12.0,"limits":{"max_duration_seconds":30.0,"max_num_samples":16,"max_constraints_per_request":64,"max_prompt_length":1000,"max_request_bytes":1048576,"max_batch_size":16}}]}"#;
         // Byte comparison: it checks key order (C13, C18) and float spelling (C30) too.
         assert_eq!(String::from_utf8(a.body).unwrap(), expected);
     }
@@ -125,8 +124,9 @@ fn c021_c023_derived_flags_ignore_the_backbone() {
     let model = s.get("/capabilities").json()["models"][0].clone();
     assert_eq!(model["supports_batch"], true);
     assert_eq!(model["supports_motion_reference_mixed"], false);
-    // No trajectory analysis yet, so never claimed (gltf-output.md §7.2 b).
-    assert_eq!(model["supports_trajectory"], false);
+    // The host computes trajectories for every model (gltf-output.md §7.2 a);
+    // c022 checks a backbone that claims false.
+    assert_eq!(model["supports_trajectory"], true);
 }
 
 #[test]

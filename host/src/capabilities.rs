@@ -59,9 +59,9 @@ pub fn model_entry(spec: &ModelSpec) -> Value {
         .any(|s| s == "motion_reference");
     m.insert("supports_motion_reference_mixed".into(), json!(mixed));
     m.insert("supports_batch".into(), json!(true));
-    // The trajectory analysis (gltf-output.md §7.3) is not ported yet, so the
-    // host must not claim it (§7.2 option b).
-    m.insert("supports_trajectory".into(), json!(false));
+    // The host computes every model's trajectories (gltf-output.md §7.2
+    // option a), whatever the backbone claims, as the reference does.
+    m.insert("supports_trajectory".into(), json!(true));
     m.insert(
         "supported_constraints".into(),
         json!(spec.supported_constraints),

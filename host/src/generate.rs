@@ -12,6 +12,7 @@ use crate::motion::Motion;
 use crate::registry::Registry;
 use crate::request::GenerateRequest;
 use crate::runtime::{convert, Backbone};
+use crate::trajectory;
 
 /// Runs a validated request through its model and encodes the answer.
 pub async fn run(req: &GenerateRequest, registry: &Registry) -> Result<gltf::Document, ApiError> {
@@ -87,13 +88,19 @@ fn encode(
     result: MotionResult,
 ) -> Result<gltf::Document, ApiError> {
     let spec = backbone.spec();
-    let motion = Motion::check(result, &req.skeleton)?;
+    let mut motion = Motion::check(result, &req.skeleton)?;
+    let fps = req.effective_fps(spec.fps);
+    if motion.trajectories.is_none() {
+        let looped = req.options.as_ref().is_some_and(|o| o.loop_);
+        motion.trajectories =
+            trajectory::for_answer(&trajectory::Input::new(&motion, &req.skeleton, fps, looped));
+    }
     Ok(gltf::build(
         &motion,
         &gltf::Context {
             skeleton: &req.skeleton,
             model_id: &spec.id,
-            fps: req.effective_fps(spec.fps),
+            fps,
             joint_translation: spec.supports_joint_translation,
         },
     ))

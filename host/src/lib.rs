@@ -19,4 +19,5 @@ pub mod motion;
 pub mod registry;
 pub mod request;
 pub mod runtime;
+pub mod trajectory;
 pub mod validate;

@@ -158,6 +158,16 @@ impl Motion {
         })
     }
 
+    /// All rotations, `(B, T, J, 4)` flat.
+    pub fn rotations(&self) -> &[f32] {
+        &self.rotations
+    }
+
+    /// All root translations, `(B, T, 3)` flat.
+    pub fn root_translations(&self) -> &[f32] {
+        &self.root_translations
+    }
+
     pub fn rotation(&self, b: usize, t: usize, j: usize) -> [f32; 4] {
         let i = ((b * self.num_frames + t) * self.num_joints + j) * 4;
         [

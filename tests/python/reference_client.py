@@ -69,6 +69,12 @@ parsed = sdk_parser.parse_gltf_samples(doc2)
 assert len(parsed) == 2
 assert parsed[0]["num_frames"] == 12 and abs(parsed[0]["fps"] - 24.0) < 1e-3
 assert np.allclose(parsed[1]["local_rot_mats"], np.eye(3), atol=1e-6)
+# The travel trajectory the server computed, as this parser hands it on:
+# 12 frames standing still (gltf-output.md §7, C276).
+for motion in parsed:
+    trajectory = motion["trajectory"]
+    assert trajectory["model"] == "still" and trajectory["heading"] == "path", trajectory
+    assert len(trajectory["position"]) == 12 and len(trajectory["yaw"]) == 12, trajectory
 try:
     sdk_http.generate(url, dict(request, protocol_version="2.0"))
     raise AssertionError("protocol 2.0 must fail")
