@@ -903,6 +903,7 @@ checklist! { "everything";
     c187_the_clip_needs_the_root: |s| {
         let e = s.post(&ev(json!({"segments": [mref(2, &["Spine", "Head"])]}))).error(400, "invalid_request");
         assert_eq!(e["details"], json!({"root_joint": "Hips", "segment": 0}));
+        assert_eq!(e["message"], "motion_reference must include the request skeleton's root joint 'Hips'");
     }
     c188_an_unknown_clip_joint: |s| {
         let e = s.post(&ev(json!({"segments": [mref(2, &["Hips", "Tail"])]}))).error(400, "unknown_joint");
@@ -1120,6 +1121,28 @@ checklist! { "probe-py";
         body["model"] = json!("probe-py");
         let e = s.post(&body).error(500, "internal_error");
         assert_eq!(e["message"], "backbone.generate must return a MotionResult; got list");
+    }
+    /// C195 (probe-py retargets and takes motion references): a clip with a
+    /// skeleton of its own is checked against that skeleton's root, `Root`,
+    /// not the request skeleton's `Hips`.
+    c195_a_clip_skeleton_brings_its_own_root: |s| {
+        let clip_skeleton = json!({"joints": [
+            {"name": "Root", "parent": null, "rest_translation": [0, 1, 0], "rest_rotation": [0, 0, 0, 1]},
+            {"name": "Hips", "parent": "Root", "rest_translation": [0, 0, 0], "rest_rotation": [0, 0, 0, 1]},
+        ]});
+        let body = |names: &[&str]| {
+            let mut seg = mref(2, names);
+            seg["skeleton"] = clip_skeleton.clone();
+            let mut body = probe_request("walk");
+            body["model"] = json!("probe-py");
+            body["segments"] = json!([seg]);
+            body
+        };
+        let e = s.post(&body(&["Hips"])).error(400, "invalid_request");
+        assert_eq!(e["details"], json!({"root_joint": "Root", "segment": 0}));
+        assert_eq!(e["message"], "motion_reference must include the motion_reference skeleton's root joint 'Root'");
+        ok(&s.post(&body(&["Root"])));
+        ok(&s.post(&body(&["Root", "Hips"])));
     }
 }
 

@@ -98,12 +98,17 @@ fn motion_references(req: &GenerateRequest, spec: &ModelSpec) -> Result<(), ApiE
         if let Some(name) = m.joint_names.iter().find(|n| !clip.contains(n)) {
             return Err(unknown_joint(name, clip, which));
         }
-        let root = &clip.joints[0].name;
-        if !m.joint_names.contains(root) {
+        // the joint with no parent, wherever the skeleton lists it (C195)
+        let root = clip
+            .joints
+            .iter()
+            .find(|j| j.parent.is_none())
+            .map_or("", |j| j.name.as_str());
+        if !m.joint_names.iter().any(|n| n == root) {
             return Err(ApiError::new(
                 ErrorCode::InvalidRequest,
                 format!(
-                    "motion_reference segment {i} must include the skeleton's root joint {}",
+                    "motion_reference must include the {which}'s root joint {}",
                     py_repr(root)
                 ),
             )
