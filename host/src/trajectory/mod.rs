@@ -69,6 +69,9 @@ impl<'a> Input<'a> {
 /// 20,000 frames is over 11 minutes at 30 fps.
 pub const MAX_FRAMES: usize = 20_000;
 
+/// How far from the origin (m) a joint may be for its motion to be read.
+const MAX_REACH: f64 = 1e6;
+
 /// The trajectories an answer carries when its backbone sent none: computed
 /// per sample, or none at all when that fails (logged; never fails the
 /// request) or the answer is over [`MAX_FRAMES`].
@@ -132,6 +135,15 @@ pub fn compute(input: &Input) -> Result<Vec<Option<Value>>, Failed> {
                 .collect();
             let r = &input.root_translations[(b * t_len + t) * 3..][..3];
             let (pos, rot) = body::pose(&bones, &order, &rotations, [r[0], r[1], r[2]]);
+            // A body a thousand kilometres out is not a motion to read, and
+            // far larger values would overflow into NaN on the way.
+            if pos
+                .iter()
+                .flatten()
+                .any(|v| v.is_nan() || v.abs() > MAX_REACH)
+            {
+                return Err(Failed("joint positions beyond 1000 km"));
+            }
             root_rotations.push(rot[root]);
             positions.push(pos);
         }

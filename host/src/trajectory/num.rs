@@ -123,7 +123,7 @@ pub fn interp(x: f64, xp: &[f64], fp: &[f64]) -> f64 {
     if x > xp[n - 1] {
         return fp[n - 1];
     }
-    let j = xp.partition_point(|&v| v <= x) - 1;
+    let j = xp.partition_point(|&v| v <= x).saturating_sub(1);
     if j == n - 1 || xp[j] == x {
         return fp[j];
     }

@@ -170,3 +170,39 @@ fn the_port_matches_the_reference_on_every_recorded_motion() {
         exact.0, exact.1
     );
 }
+
+#[test]
+fn a_rig_out_of_any_reach_gets_no_trajectory_rather_than_a_panic() {
+    let mut skeleton = skeleton(&fixtures()[0]);
+    skeleton.joints[1].rest_translation = [1e300, -1e300, 1e300];
+    let frames = 30;
+    let joints = skeleton.joints.len();
+    let rotations: Vec<f32> = (0..frames * joints)
+        .flat_map(|_| [0.0, 0.0, 0.0, 1.0])
+        .collect();
+    let roots: Vec<f32> = (0..frames)
+        .flat_map(|t| [0.0, 0.95, t as f32 / 30.0])
+        .collect();
+    let input = Input {
+        skeleton: &skeleton,
+        num_samples: 1,
+        num_frames: frames,
+        rotations: &rotations,
+        root_translations: &roots,
+        canonical_to_request: &[],
+        fps: 30.0,
+        looped: false,
+    };
+    assert!(compute(&input).is_err());
+    assert!(super::for_answer(&input).is_none());
+    let mut near = skeleton.clone();
+    near.joints[1].rest_translation = [0.0, 0.1, 0.0];
+    let input = Input {
+        skeleton: &near,
+        ..input
+    };
+    assert_eq!(
+        compute(&input).unwrap()[0].as_ref().unwrap()["model"],
+        "line"
+    );
+}
