@@ -64,7 +64,7 @@ pub fn transpose(a: &M3) -> M3 {
 }
 
 /// Parents before children, in the order the joints first reach them.
-fn fk_order(bones: &[Bone]) -> Vec<usize> {
+pub fn order(bones: &[Bone]) -> Vec<usize> {
     let mut order = Vec::with_capacity(bones.len());
     let mut seen = vec![false; bones.len()];
     for start in 0..bones.len() {
@@ -108,10 +108,6 @@ pub fn pose(
         }
     }
     (pos, rot)
-}
-
-pub fn order(bones: &[Bone]) -> Vec<usize> {
-    fk_order(bones)
 }
 
 fn zup(p: P3) -> P3 {
@@ -279,6 +275,9 @@ pub struct Body<'a> {
     pub com: Vec<P2>,
     pub n: usize,
     pub contacts: Vec<Contact>,
+    /// Per frame the local contact cycle, in frames (read by the travel
+    /// path and the heading alike).
+    pub window: Vec<f64>,
 }
 
 impl<'a> Body<'a> {
@@ -333,14 +332,17 @@ impl<'a> Body<'a> {
                 .collect();
             contacts.push(Contact { group, xy, down });
         }
-        Ok(Body {
+        let mut body = Body {
             parts,
             fps,
             looped,
             com,
             n,
             contacts,
-        })
+            window: vec![],
+        };
+        body.window = body.cycles();
+        Ok(body)
     }
 
     /// Frames each of `group`'s points touches.
@@ -424,7 +426,7 @@ impl<'a> Body<'a> {
     }
 
     /// Per frame the local contact cycle (a limb's touch-down to its next), in frames.
-    pub fn window(&self) -> Vec<f64> {
+    fn cycles(&self) -> Vec<f64> {
         let (n, fps) = (self.n, self.fps);
         let (mut mids, mut lens) = (vec![], vec![]);
         for g in GROUPS {
@@ -524,7 +526,7 @@ impl<'a> Body<'a> {
         if n < 3 {
             return (self.com.clone(), vec![Phase::Base; n]);
         }
-        let avg = num::box2(&self.com, &self.window(), self.looped);
+        let avg = num::box2(&self.com, &self.window, self.looped);
         let (anchor, flight) = self.anchor();
         if self.looped {
             let labels = vec![Phase::Move; n];

@@ -147,13 +147,13 @@ fn across(xy: &[P2], path: &[P2]) -> Result<Vec<f64>, Failed> {
     let mut tan = num::zip2(&tx, &ty);
     // where it stops and turns back the two sides cancel: the nearest real one
     let weak: Vec<usize> = (0..n).filter(|&i| num::norm(tan[i]) < 0.5).collect();
-    let original = tan.clone();
     for i in weak {
         let near = idx
             .iter()
             .map(|&k| (k as f64 - i as f64).abs())
             .collect::<Vec<_>>();
-        tan[i] = original[idx[num::argmin(&near)]];
+        // the idx frames are never weak, so reading them while writing is safe
+        tan[i] = tan[idx[num::argmin(&near)]];
     }
     for v in tan.iter_mut() {
         let l = num::norm(*v).max(1e-12);
@@ -189,14 +189,15 @@ fn bernstein(e: f64) -> [f64; 4] {
     ]
 }
 
+/// The curve's point for Bernstein weights `w`, summed in numpy's order.
+fn bezier_at(w: &[f64; 4], pc: &[[f64; 2]; 4]) -> P2 {
+    [0, 1].map(|j| ((w[0] * pc[0][j] + w[1] * pc[1][j]) + w[2] * pc[2][j]) + w[3] * pc[3][j])
+}
+
 fn bezier_points(pc: &[[f64; 2]; 4], n: usize) -> Vec<P2> {
     num::linspace(0.0, 1.0, n)
         .into_iter()
-        .map(|e| {
-            let w = bernstein(e);
-            [0, 1]
-                .map(|j| ((w[0] * pc[0][j] + w[1] * pc[1][j]) + w[2] * pc[2][j]) + w[3] * pc[3][j])
-        })
+        .map(|e| bezier_at(&bernstein(e), pc))
         .collect()
 }
 
@@ -299,35 +300,19 @@ fn shape(model: Model, path: &[P2], t: &[f64], tk: &[f64]) -> Option<Shape> {
             Some((xy, params, Some(guide)))
         }
         Model::Bezier => {
-            let seg: Vec<f64> = path
-                .windows(2)
-                .map(|w| num::norm(num::sub(w[1], w[0])))
-                .collect();
+            let seg = num::steps(path);
             let total = num::sum(&seg);
             if total < 1e-6 {
                 return None;
             }
-            let mut e_raw = vec![0.0];
-            let mut acc = 0.0;
-            for s in &seg {
-                acc += s;
-                e_raw.push(acc);
-            }
-            let e_raw: Vec<f64> = e_raw.iter().map(|v| v / total).collect();
+            let e_raw: Vec<f64> = num::cumsum0(&seg).iter().map(|v| v / total).collect();
             let e: Vec<f64> = num::pchip(tk, &monotone_keys(&e_raw, t, tk), t)
                 .into_iter()
                 .map(|v| v.clamp(0.0, 1.0))
                 .collect();
             let basis: Vec<[f64; 4]> = e.iter().map(|&e| bernstein(e)).collect();
             let pc = num::lstsq(&basis, path)?;
-            let xy = basis
-                .iter()
-                .map(|w| {
-                    [0, 1].map(|j| {
-                        ((w[0] * pc[0][j] + w[1] * pc[1][j]) + w[2] * pc[2][j]) + w[3] * pc[3][j]
-                    })
-                })
-                .collect();
+            let xy = basis.iter().map(|w| bezier_at(w, &pc)).collect();
             let cp: Vec<Value> = pc
                 .iter()
                 .map(|p| json!([num::round(p[0], 3), num::round(-p[1], 3)])) // glTF (x, z)
@@ -352,12 +337,7 @@ pub fn select(body: &Body, path: &[P2], tk: Option<&[f64]>) -> Result<Fit, Faile
     }
     let tk = tk.ok_or(Failed("no key times"))?;
     let t = times(n, fps);
-    let dist = num::sum(
-        &path
-            .windows(2)
-            .map(|w| num::norm(num::sub(w[1], w[0])))
-            .collect::<Vec<_>>(),
-    );
+    let dist = num::sum(&num::steps(path));
     let (tol_rms, tol_max) = (TOL_RMS + TOL_REL * dist, TOL_MAX + 2.0 * TOL_REL * dist);
     let mut best: Option<(Fit, f64)> = None;
     for model in [Model::Still, Model::Line, Model::Arc, Model::Bezier] {
@@ -408,12 +388,7 @@ pub fn retime(guide: &[P2], com: &[P2], fps: f64, looped: bool) -> Option<Vec<P2
     if guide.len() < 2 || num::sum(&l) < 1e-3 {
         return None;
     }
-    let mut cum = vec![0.0];
-    let mut acc = 0.0;
-    for v in &l {
-        acc += v;
-        cum.push(acc);
-    }
+    let cum = num::cumsum0(&l);
     let c = num::box2(com, &vec![TIMING_SMOOTH * fps; com.len()], looped);
     let gx = num::column(guide, 0);
     let gy = num::column(guide, 1);

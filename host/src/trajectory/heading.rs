@@ -50,7 +50,7 @@ pub fn heading(body: &Body, on_spot: bool, tk: Option<&[f64]>) -> Result<Option<
     let tk = tk.ok_or(Failed("no key times"))?;
     let t = times(n, body.fps);
     let width: Vec<f64> = body
-        .window()
+        .window
         .iter()
         .map(|w| w.max(HEADING_WINDOW * body.fps))
         .collect();

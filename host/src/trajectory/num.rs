@@ -22,6 +22,23 @@ pub fn norm(a: P2) -> f64 {
     (a[0] * a[0] + a[1] * a[1]).sqrt()
 }
 
+/// The length of each step along a polyline.
+pub fn steps(p: &[P2]) -> Vec<f64> {
+    p.windows(2).map(|w| norm(sub(w[1], w[0]))).collect()
+}
+
+/// `concatenate([0], cumsum(x))`: the distance covered by each point.
+pub fn cumsum0(x: &[f64]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(x.len() + 1);
+    let mut acc = 0.0;
+    out.push(acc);
+    for v in x {
+        acc += v;
+        out.push(acc);
+    }
+    out
+}
+
 pub fn column(p: &[P2], j: usize) -> Vec<f64> {
     p.iter().map(|v| v[j]).collect()
 }
