@@ -1115,6 +1115,33 @@ checklist! { "probe";
     }
 }
 
+/// C31: every `/capabilities` asks the backbone again, and a spec the
+/// backbone changed (here through its state, on one instance) is the one
+/// advertised and the one requests are validated against.
+#[test]
+fn c031_capabilities_reflect_the_backbones_current_spec() {
+    let s = Server::start_paths(&[component("probe")], &["--instances", "1"]);
+    let model = |s: &Server| s.get("/capabilities").json()["models"][0].clone();
+    let asked = |m: &Value| m["native_clip_seconds"].as_f64().unwrap();
+    let (first, second) = (asked(&model(&s)), asked(&model(&s)));
+    assert!(second > first, "not asked again: {first} then {second}");
+    let seconds = |n: u32| {
+        let mut r = probe_request("walk");
+        r["segments"][0]["duration_frames"] = json!(n * 30);
+        r
+    };
+    assert_eq!(model(&s)["limits"]["max_duration_seconds"], 30.0);
+    let e = s.post(&seconds(40)).error(400, "invalid_options");
+    assert_mentions(&e, "max_duration_seconds 30.0");
+    ok(&s.post(&probe_request("limit 60")));
+    assert_eq!(model(&s)["limits"]["max_duration_seconds"], 60.0);
+    ok(&s.post(&seconds(40)));
+    ok(&s.post(&probe_request("limit 1")));
+    assert_eq!(model(&s)["limits"]["max_duration_seconds"], 1.0);
+    let e = s.post(&seconds(2)).error(400, "invalid_options");
+    assert_mentions(&e, "max_duration_seconds 1.0");
+}
+
 checklist! { "probe-py";
     c280_a_non_motion_result_is_a_500: |s| {
         let mut body = probe_request("wrong type");

@@ -10,6 +10,7 @@
 //! whichever comes first (CI: 200 000 or 20 s). `MMCP_FUZZ_SEED` replays a
 //! run. A failing input is printed so it can become a regression test.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use motionmcp_host::bindings::mmcp::backbone::types as wit;
@@ -123,11 +124,11 @@ fn spec() -> ModelSpec {
     }
 }
 
-struct One(ModelSpec);
+struct One(Arc<ModelSpec>);
 
 impl Models for One {
-    fn spec(&self, id: &str) -> Option<&ModelSpec> {
-        (id == self.0.id).then_some(&self.0)
+    fn spec(&self, id: &str) -> Option<Arc<ModelSpec>> {
+        (id == self.0.id).then(|| Arc::clone(&self.0))
     }
     fn ids(&self) -> Vec<String> {
         vec![self.0.id.clone()]
@@ -318,7 +319,8 @@ fn check(bytes: &[u8], models: &One) -> bool {
     let outcome = motionmcp_host::http::decode_body(bytes)
         .and_then(|value| validate::single(&value, bytes.len(), models));
     match outcome {
-        Ok(req) => {
+        Ok(valid) => {
+            let req = valid.request;
             assert!(req.total_frames() > 0);
             assert!(req
                 .skeleton
@@ -365,7 +367,7 @@ fn decoding_and_validation_never_panic() {
     let seconds = Duration::from_secs(env("MMCP_FUZZ_SECONDS", 20));
     let seed = env("MMCP_FUZZ_SEED", 0x5EED_F00D_D00D_F00D) | 1;
     let mut rng = Rng(seed);
-    let models = One(spec());
+    let models = One(Arc::new(spec()));
     let seeds = seeds();
     for s in &seeds {
         let bytes = serde_json::to_vec(s).unwrap();

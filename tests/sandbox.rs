@@ -58,6 +58,45 @@ fn stack_overflow_is_a_500_naming_it() {
     assert_mentions(&e, "stack overflow");
 }
 
+/// The probe's `capabilities`, as the host sees it on `/capabilities`.
+fn advertised(s: &Server) -> Value {
+    let caps = s.get("/capabilities");
+    assert_eq!(caps.status, 200);
+    caps.json()["models"][0].clone()
+}
+
+#[test]
+fn a_capabilities_call_that_never_returns_costs_its_instance_only() {
+    let s = start(&["--instances", "1"]);
+    // The answer was made before `capabilities` looped: it stands.
+    assert_eq!(s.post(&probe("spec-loop")).status, 200);
+    assert!(s.stderr().contains("capabilities failed"), "{}", s.stderr());
+    // No instance is idle: the last spec read, without waiting.
+    let started = Instant::now();
+    assert_eq!(advertised(&s)["id"], "probe");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // A fresh instance serves, and answers `capabilities` again.
+    assert_eq!(s.post(&probe("fine")).status, 200);
+    assert_eq!(advertised(&s)["fps"], 30.0);
+}
+
+#[test]
+fn a_spec_that_turns_invalid_or_renames_the_model_is_not_taken() {
+    let s = start(&["--instances", "1"]);
+    for prompt in ["spec-invalid", "spec-rename"] {
+        assert_eq!(s.post(&probe(prompt)).status, 200);
+        let model = advertised(&s);
+        assert_eq!(
+            (&model["id"], &model["fps"]),
+            (&json!("probe"), &json!(30.0))
+        );
+        assert_eq!(s.post(&probe("fine")).status, 200, "probe after {prompt}");
+    }
+    let log = s.stderr();
+    assert!(log.contains("described an invalid model"), "{log}");
+    assert!(log.contains("renamed itself"), "{log}");
+}
+
 #[test]
 fn malformed_results_are_500s() {
     let s = start(&[]);

@@ -8,8 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::error::{ApiError, ErrorCode};
 use crate::generate;
 use crate::registry::Registry;
-use crate::request::GenerateRequest;
-use crate::validate;
+use crate::validate::{self, Validated};
 
 /// Whether a decoded body is a batch (P6).
 pub fn is_batch(body: &Value) -> bool {
@@ -99,9 +98,9 @@ pub async fn run(body: &Value, registry: &Registry) -> Result<Value, ApiError> {
     }
     // I4: grouped by model, groups in order of first appearance.
     let mut models: Vec<&str> = Vec::new();
-    for (_, req) in &valid {
-        if !models.contains(&req.model.as_str()) {
-            models.push(&req.model);
+    for (_, v) in &valid {
+        if !models.contains(&v.request.model.as_str()) {
+            models.push(&v.request.model);
         }
     }
     let answer = |doc: Result<crate::gltf::Document, ApiError>| match doc {
@@ -109,10 +108,10 @@ pub async fn run(body: &Value, registry: &Registry) -> Result<Value, ApiError> {
         Err(e) => e.envelope(),
     };
     for model in models {
-        let (indices, group): (Vec<usize>, Vec<&GenerateRequest>) = valid
+        let (indices, group): (Vec<usize>, Vec<&Validated>) = valid
             .iter()
-            .filter(|(_, r)| r.model == model)
-            .map(|(i, r)| (*i, r))
+            .filter(|(_, v)| v.request.model == model)
+            .map(|(i, v)| (*i, v))
             .unzip();
         // The backbone's batch hook when it has one, else item by item.
         if let Some(docs) = generate::run_group(&group, registry).await {

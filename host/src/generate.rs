@@ -10,30 +10,30 @@ use crate::error::ApiError;
 use crate::gltf;
 use crate::motion::Motion;
 use crate::registry::Registry;
-use crate::request::GenerateRequest;
-use crate::runtime::{convert, Backbone};
+use crate::runtime::convert;
 use crate::trajectory;
+use crate::validate::Validated;
 
-/// Runs a validated request through its model and encodes the answer.
-pub async fn run(req: &GenerateRequest, registry: &Registry) -> Result<gltf::Document, ApiError> {
+/// Runs a validated request through its model and encodes the answer, with
+/// the spec it was validated against throughout.
+pub async fn run(valid: &Validated, registry: &Registry) -> Result<gltf::Document, ApiError> {
+    let (req, spec) = (&valid.request, &valid.spec);
     let backbone = registry
         .get(&req.model)
         .expect("validation looked the model up")
         .clone();
     let span = tracing::info_span!(
         "generate",
-        model = %backbone.spec().id,
+        model = %spec.id,
         frames = req.total_frames(),
         samples = req.options.as_ref().map_or(1, |o| o.num_samples),
         seconds = tracing::field::Empty,
     );
     async move {
         let started = Instant::now();
-        let result = backbone
-            .generate(convert::request(req, backbone.spec().fps))
-            .await;
+        let result = backbone.generate(convert::request(req, spec.fps)).await;
         tracing::Span::current().record("seconds", started.elapsed().as_secs_f64());
-        encode(req, &backbone, result?)
+        encode(valid, result?)
     }
     .instrument(span)
     .await
@@ -43,11 +43,11 @@ pub async fn run(req: &GenerateRequest, registry: &Registry) -> Result<gltf::Doc
 /// the backbone's batch hook in one call, encoding each answer; `None` when
 /// the backbone has no hook (the caller runs them one by one).
 pub async fn run_group(
-    reqs: &[&GenerateRequest],
+    items: &[&Validated],
     registry: &Registry,
 ) -> Option<Vec<Result<gltf::Document, ApiError>>> {
     let backbone = registry
-        .get(&reqs.first()?.model)
+        .get(&items.first()?.request.model)
         .expect("validation looked the model up")
         .clone();
     if !backbone.has_batch_hook() {
@@ -55,25 +55,27 @@ pub async fn run_group(
     }
     let span = tracing::info_span!(
         "generate_batch",
-        model = %backbone.spec().id,
-        items = reqs.len(),
-        frames = reqs.iter().map(|r| r.total_frames()).sum::<i64>(),
+        model = %backbone.id(),
+        items = items.len(),
+        frames = items.iter().map(|v| v.request.total_frames()).sum::<i64>(),
         seconds = tracing::field::Empty,
     );
     let answers = async {
         let started = Instant::now();
-        let fps = backbone.spec().fps;
-        let requests = reqs.iter().map(|r| convert::request(r, fps)).collect();
+        let requests = items
+            .iter()
+            .map(|v| convert::request(&v.request, v.spec.fps))
+            .collect();
         let results = backbone.generate_batch(requests).await;
         tracing::Span::current().record("seconds", started.elapsed().as_secs_f64());
         match results {
-            Ok(results) => reqs
+            Ok(results) => items
                 .iter()
                 .zip(results)
-                .map(|(req, result)| encode(req, &backbone, result?))
+                .map(|(valid, result)| encode(valid, result?))
                 .collect(),
             // The whole group failed: every item says so.
-            Err(e) => vec![Err(e); reqs.len()],
+            Err(e) => vec![Err(e); items.len()],
         }
     }
     .instrument(span)
@@ -82,12 +84,8 @@ pub async fn run_group(
 }
 
 /// Checks a backbone's result against the request and encodes it.
-fn encode(
-    req: &GenerateRequest,
-    backbone: &Backbone,
-    result: MotionResult,
-) -> Result<gltf::Document, ApiError> {
-    let spec = backbone.spec();
+fn encode(valid: &Validated, result: MotionResult) -> Result<gltf::Document, ApiError> {
+    let (req, spec) = (&valid.request, &valid.spec);
     let mut motion = Motion::check(result, &req.skeleton)?;
     let fps = req.effective_fps(spec.fps);
     if motion.trajectories.is_none() {

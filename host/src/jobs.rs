@@ -16,7 +16,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::generate;
 use crate::gltf;
 use crate::registry::Registry;
-use crate::request::GenerateRequest;
+use crate::validate::Validated;
 
 /// Seconds a client is asked to wait between polls.
 pub const POLL_AFTER_SECONDS: u64 = 1;
@@ -78,7 +78,7 @@ impl Jobs {
     /// Starts `req` in the background, or refuses when the table is full.
     pub fn submit(
         self: &Arc<Self>,
-        req: GenerateRequest,
+        req: Validated,
         registry: Arc<Registry>,
     ) -> Result<Submitted, ApiError> {
         let id = new_id();

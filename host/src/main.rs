@@ -185,7 +185,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("cannot serve {}", path.display()))?;
         let report = model.load_report();
         tracing::info!(
-            model = %model.spec().id,
+            model = %model.id(),
             component = %path.display(),
             from_cache = report.origin == Origin::Cache,
             compile_ms = report.compile.as_millis() as u64,

@@ -1,4 +1,5 @@
-//! The hosted models, keyed by id in registration order (D7).
+//! The hosted models, keyed by id in registration order (D7). Specs are
+//! read from the models as they stand (C31), so nothing here caches them.
 
 use std::sync::Arc;
 
@@ -10,9 +11,6 @@ use crate::validate::Models;
 
 pub struct Registry {
     models: Vec<Arc<Backbone>>,
-    /// The `/capabilities` body: specs are read once after `setup` and never
-    /// change, so it is serialised once.
-    capabilities: bytes::Bytes,
 }
 
 impl Registry {
@@ -22,31 +20,39 @@ impl Registry {
             bail!("no models to serve");
         }
         for (i, m) in models.iter().enumerate() {
-            if models[..i]
-                .iter()
-                .any(|other| other.spec().id == m.spec().id)
-            {
+            if models[..i].iter().any(|other| other.id() == m.id()) {
                 bail!(
                     "duplicate model id {:?}: every component must have its own id",
-                    m.spec().id
+                    m.id()
                 );
             }
         }
-        let document = crate::capabilities::document(models.iter().map(|m| m.spec()));
-        let capabilities = serde_json::to_vec(&document)?.into();
-        Ok(Registry {
-            models,
-            capabilities,
-        })
+        Ok(Registry { models })
     }
 
-    /// The serialised `/capabilities` document.
-    pub fn capabilities_json(&self) -> bytes::Bytes {
-        self.capabilities.clone()
+    /// The serialised `/capabilities` document, from every model's spec as
+    /// it stands now (C31), the models asked at once.
+    pub async fn capabilities_json(&self) -> bytes::Bytes {
+        let asking: Vec<_> = self
+            .models
+            .iter()
+            .map(|m| {
+                let m = Arc::clone(m);
+                tokio::spawn(async move { m.current_spec().await })
+            })
+            .collect();
+        let mut specs = Vec::with_capacity(asking.len());
+        for (model, answer) in self.models.iter().zip(asking) {
+            specs.push(answer.await.unwrap_or_else(|_| model.spec()));
+        }
+        let document = crate::capabilities::document(specs.iter().map(AsRef::as_ref));
+        serde_json::to_vec(&document)
+            .expect("JSON values serialise")
+            .into()
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<Backbone>> {
-        self.models.iter().find(|m| m.spec().id == id)
+        self.models.iter().find(|m| m.id() == id)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Backbone>> {
@@ -73,11 +79,11 @@ impl Registry {
 }
 
 impl Models for Registry {
-    fn spec(&self, id: &str) -> Option<&ModelSpec> {
+    fn spec(&self, id: &str) -> Option<Arc<ModelSpec>> {
         self.get(id).map(|m| m.spec())
     }
 
     fn ids(&self) -> Vec<String> {
-        self.models.iter().map(|m| m.spec().id.clone()).collect()
+        self.models.iter().map(|m| m.id().to_owned()).collect()
     }
 }

@@ -60,7 +60,9 @@ class Backbone(abc.ABC):
 
     @abc.abstractmethod
     def capabilities(self) -> ModelSpec:
-        """The model's ``/capabilities`` entry; called once, after ``setup``."""
+        """The model's ``/capabilities`` entry as it stands now: called after
+        ``setup``, on every ``/capabilities`` and after every ``generate``
+        (answer within 2 seconds; the ``id`` must stay the same)."""
 
     @abc.abstractmethod
     def generate(self, request: GenerateRequest) -> Any:

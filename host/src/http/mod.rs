@@ -96,7 +96,7 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Answer {
     }
     match (req.uri().path(), req.method()) {
         ("/capabilities", &Method::GET) => {
-            let mut r = Response::new(Full::new(registry.capabilities_json()));
+            let mut r = Response::new(Full::new(registry.capabilities_json().await));
             r.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
             r
@@ -182,7 +182,7 @@ enum Generated {
 /// When a model runs on the GPU, `gpu` names the adapter and each GPU
 /// model's memory in use against its quota.
 fn health(registry: &Registry) -> Value {
-    let models: Vec<&str> = registry.iter().map(|m| m.spec().id.as_str()).collect();
+    let models: Vec<&str> = registry.iter().map(|m| m.id()).collect();
     let mut health = serde_json::json!({"status": "ok", "models": models});
     let mut memory = serde_json::Map::new();
     for model in registry.iter() {
@@ -191,7 +191,7 @@ fn health(registry: &Registry) -> Value {
                 health["gpu"] = adapter;
             }
             memory.insert(
-                model.spec().id.clone(),
+                model.id().to_owned(),
                 serde_json::json!({"used_bytes": used, "limit_bytes": limit}),
             );
         }
@@ -213,10 +213,7 @@ async fn post_generate(req: Request<Incoming>, shared: &Shared) -> Result<Genera
     }
     // Validation answers at once, async model or not.
     let req = validate::single(&value, bytes.len(), registry.as_ref())?;
-    let asynchronous = registry
-        .get(&req.model)
-        .is_some_and(|m| m.spec().supports_async);
-    if asynchronous {
+    if req.spec.supports_async {
         return shared
             .jobs
             .submit(req, registry.clone())

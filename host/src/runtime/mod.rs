@@ -49,6 +49,11 @@ const RESULT_SLACK: usize = 16 << 20;
 /// Most bytes of a guest's stderr kept, to name what a panic said.
 const STDERR_TAIL: usize = 16 * 1024;
 
+/// How long a backbone may take to describe itself when asked again (on
+/// `/capabilities` and after each call, C31): a spec is a small record, and
+/// a slow answer must not stall the endpoint clients discover models with.
+const SPEC_DEADLINE: Duration = Duration::from_secs(2);
+
 /// What a guest can reach: WASI with no environment, arguments, sockets or
 /// stdin, and no files but the `--weights` directory, read-only, when granted
 /// (random and clocks are what WASI must give); stderr goes to a bounded
@@ -211,7 +216,10 @@ impl Runtime {
                     live.setup(&limits)
                         .await
                         .map_err(|e| anyhow!("setup of {shown} failed: {}", e.message))?;
-                    let spec = live.capabilities().await?;
+                    let spec = live
+                        .capabilities(&limits)
+                        .await
+                        .map_err(|e| anyhow!("capabilities of {shown} failed: {}", e.message))?;
                     // Asked once: an SDK component without a hook says `none`.
                     let batch_hook = match live.generate_batch(Vec::new(), &limits).await {
                         Outcome::Done(answer) => answer.is_some(),
@@ -232,11 +240,18 @@ impl Runtime {
         };
         crate::capabilities::check_spec(&spec)
             .map_err(|e| anyhow!("{} describes an invalid model: {e}", path.display()))?;
+        let spec_limits = Limits {
+            deadline: SPEC_DEADLINE.min(limits.deadline),
+            result_bytes: 0,
+            ..limits.clone()
+        };
         Ok(Arc::new(Backbone {
             pre,
             batch: batch.filter(|_| batch_hook),
             gpu,
-            spec,
+            id: spec.id.clone(),
+            spec: Mutex::new(Arc::new(spec)),
+            spec_limits,
             permits: Arc::new(Semaphore::new(limits.instances)),
             waiting: AtomicUsize::new(0),
             idle: Mutex::new(vec![live]),
@@ -377,10 +392,15 @@ impl Live {
         }
     }
 
-    async fn capabilities(&mut self) -> Result<ModelSpec> {
+    /// `capabilities` under `limits` (the spec's strings and lists count
+    /// against the result slack, so a huge spec is refused while lifted).
+    async fn capabilities(&mut self, limits: &Limits) -> Result<ModelSpec, ApiError> {
+        self.arm(limits);
         let api = self.world.mmcp_backbone_backbone();
-        let spec = api.call_capabilities(&mut self.store).await;
-        spec.map_err(|trap| anyhow!("capabilities: {}", self.describe(&trap)))
+        match api.call_capabilities(&mut self.store).await {
+            Ok(spec) => Ok(spec),
+            Err(trap) => Err(self.failure(&trap, limits)),
+        }
     }
 
     async fn generate(
@@ -539,14 +559,22 @@ fn last_words(stderr: &str) -> Option<String> {
     Some(words.chars().take(500).collect())
 }
 
-/// One loaded model: its cached spec and its pool of instances.
+/// One loaded model: its spec as last read and its pool of instances.
 pub struct Backbone {
     pre: BackboneWorldPre<GuestState>,
     /// `generate-batch`, when the component has a real batch hook.
     batch: Option<ComponentExportIndex>,
     /// Shared by the instances of a model that imports `tensor`.
     gpu: Option<Arc<ModelGpu>>,
-    spec: ModelSpec,
+    /// The id read after `setup`: the model's key for as long as it is
+    /// served, whatever later specs say.
+    id: String,
+    /// The spec last read from any instance (C31). Readers take the `Arc`,
+    /// so one request sees one spec from validation to encoding.
+    spec: Mutex<Arc<ModelSpec>>,
+    /// `limits` with the short deadline and no result bytes, for re-reading
+    /// the spec.
+    spec_limits: Limits,
     limits: Limits,
     /// One permit per instance that may run at once.
     permits: Arc<Semaphore>,
@@ -567,9 +595,76 @@ impl Drop for Waiting<'_> {
 }
 
 impl Backbone {
-    /// The spec read after `setup`.
-    pub fn spec(&self) -> &ModelSpec {
-        &self.spec
+    /// The model's id, fixed at load.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The spec as last read from the backbone.
+    pub fn spec(&self) -> Arc<ModelSpec> {
+        Arc::clone(&self.spec.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The backbone's spec as it stands now (C31): asked of an idle
+    /// instance when one is free at once, else the spec last read (instances
+    /// busy with requests re-read it when their call returns). Never waits
+    /// for an instance and never starts one, so `/capabilities` stays quick
+    /// under load and while a model restarts.
+    pub async fn current_spec(self: &Arc<Self>) -> Arc<ModelSpec> {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            return self.spec();
+        };
+        let Some(mut live) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+            return self.spec();
+        };
+        let this = Arc::clone(self);
+        let handle = tokio::runtime::Handle::current();
+        let asked = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            handle.block_on(async {
+                if this.reread_spec(&mut live).await {
+                    this.idle
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(live);
+                }
+            })
+        });
+        if let Err(e) = asked.await {
+            tracing::error!(model = %self.id, error = %e, "re-reading the spec did not complete");
+        }
+        self.spec()
+    }
+
+    /// Asks `live` for its spec and keeps the answer when it is a valid spec
+    /// for this model. False when the instance failed answering (a trap, the
+    /// deadline) and must be dropped.
+    async fn reread_spec(&self, live: &mut Live) -> bool {
+        match live.capabilities(&self.spec_limits).await {
+            Ok(spec) => {
+                self.adopt(spec);
+                true
+            }
+            Err(e) => {
+                tracing::error!(model = %self.id, error = %e.message, "capabilities failed; dropping the instance, keeping the last spec");
+                false
+            }
+        }
+    }
+
+    /// Keeps `spec` as the model's, unless it renames the model (ids route
+    /// requests and are fixed at load) or breaks the rules a spec must keep
+    /// at load: then the last spec stays, and the log says why.
+    fn adopt(&self, spec: ModelSpec) {
+        if spec.id != self.id {
+            tracing::warn!(model = %self.id, new_id = %spec.id, "the backbone renamed itself; ids are fixed at load: keeping the last spec");
+            return;
+        }
+        if let Err(why) = crate::capabilities::check_spec(&spec) {
+            tracing::warn!(model = %self.id, error = %why, "the backbone described an invalid model; keeping the last spec");
+            return;
+        }
+        *self.spec.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(spec);
     }
 
     /// How long loading took, by phase.
@@ -596,7 +691,7 @@ impl Backbone {
                 ErrorCode::ResourceExhausted,
                 format!(
                     "model {} is busy: {} requests running and {} waiting",
-                    self.spec.id, self.limits.instances, self.limits.queue
+                    self.id, self.limits.instances, self.limits.queue
                 ),
             )
             .with_details(
@@ -646,7 +741,7 @@ impl Backbone {
     async fn generate_here(&self, request: wit::GenerateRequest) -> Result<MotionResult, ApiError> {
         let mut live = self.borrow().await?;
         let outcome = live.generate(&request, &self.limits).await;
-        self.give_back(live, outcome)?
+        self.give_back(live, outcome).await?
     }
 
     /// Whether the backbone runs a batch body's items for it in one call.
@@ -666,7 +761,7 @@ impl Backbone {
             let asked = requests.len();
             let mut live = this.borrow().await?;
             let outcome = live.generate_batch(requests, &this.limits).await;
-            match this.give_back(live, outcome)? {
+            match this.give_back(live, outcome).await? {
                 Some(results) if results.len() == asked => Ok(results),
                 answer => Err(ApiError::internal(format!(
                     "generate_batch returned {} results for {asked} requests",
@@ -686,19 +781,22 @@ impl Backbone {
         }
     }
 
-    /// Returns an instance whose call returned to the pool; one that
-    /// trapped is dropped.
-    fn give_back<T>(&self, live: Live, outcome: Outcome<T>) -> Result<T, ApiError> {
+    /// Returns an instance whose call returned to the pool, once it has
+    /// re-read its spec (the call may have changed it); one that trapped,
+    /// in the call or in `capabilities`, is dropped.
+    async fn give_back<T>(&self, mut live: Live, outcome: Outcome<T>) -> Result<T, ApiError> {
         match outcome {
             Outcome::Done(answer) => {
-                self.idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(live);
+                if self.reread_spec(&mut live).await {
+                    self.idle
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(live);
+                }
                 Ok(answer)
             }
             Outcome::Broken(error) => {
-                tracing::error!(model = %self.spec.id, error = %error.message, "backbone instance failed; dropping it");
+                tracing::error!(model = %self.id, error = %error.message, "backbone instance failed; dropping it");
                 Err(error)
             }
         }
@@ -713,10 +811,10 @@ impl Backbone {
             self.gpu.as_ref(),
         )
         .await
-        .map_err(|e| unavailable(&self.spec.id, &e))?;
+        .map_err(|e| unavailable(&self.id, &e))?;
         live.setup(&self.limits)
             .await
-            .map_err(|e| unavailable(&self.spec.id, &e.message))?;
+            .map_err(|e| unavailable(&self.id, &e.message))?;
         Ok(live)
     }
 
@@ -728,7 +826,7 @@ impl Backbone {
             live.teardown(&self.limits).await;
         }
         // With "model ready" at load, the log shows the lifecycle order.
-        tracing::info!(model = %self.spec.id, instances = count, "model torn down");
+        tracing::info!(model = %self.id, instances = count, "model torn down");
     }
 }
 

@@ -7,6 +7,8 @@ pub mod fields;
 pub mod model;
 pub mod schema;
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use crate::bindings::ModelSpec;
@@ -15,7 +17,8 @@ use crate::request::GenerateRequest;
 
 /// What validation needs to know about the hosted models.
 pub trait Models {
-    fn spec(&self, id: &str) -> Option<&ModelSpec>;
+    /// The model's spec as it stands (a snapshot: it may change later).
+    fn spec(&self, id: &str) -> Option<Arc<ModelSpec>>;
     /// Every hosted id.
     fn ids(&self) -> Vec<String>;
 }
@@ -28,19 +31,24 @@ const SEGMENT_TYPES: [&str; 5] = [
     "video_reference",
 ];
 
+/// A request that passed validation, with the spec it was validated
+/// against: the one its answer is encoded with, even if the model's spec
+/// changes meanwhile.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub request: GenerateRequest,
+    pub spec: Arc<ModelSpec>,
+}
+
 /// Runs V5 to V11 on a decoded body of `body_len` bytes.
-pub fn single(
-    body: &Value,
-    body_len: usize,
-    models: &impl Models,
-) -> Result<GenerateRequest, ApiError> {
+pub fn single(body: &Value, body_len: usize, models: &impl Models) -> Result<Validated, ApiError> {
     early_version(body)?;
     segment_gate(body, models)?;
-    let req = schema_stage(body)?;
-    let spec = lookup(&req.model, models)?;
-    model::check(&req, spec)?;
-    model_byte_cap(body_len, spec)?;
-    Ok(req)
+    let request = schema_stage(body)?;
+    let spec = lookup(&request.model, models)?;
+    model::check(&request, &spec)?;
+    model_byte_cap(body_len, &spec)?;
+    Ok(Validated { request, spec })
 }
 
 /// The major of a `digits.digits` version, compared without parsing so that
@@ -85,7 +93,7 @@ fn segment_gate(body: &Value, models: &impl Models) -> Result<(), ApiError> {
     };
     for kind in segments.iter().filter_map(|s| s.get("type")?.as_str()) {
         if SEGMENT_TYPES.contains(&kind) && !spec.supported_segments.iter().any(|t| t == kind) {
-            return Err(model::unsupported_segment(kind, spec));
+            return Err(model::unsupported_segment(kind, &spec));
         }
     }
     Ok(())
@@ -113,7 +121,7 @@ pub fn schema_stage(body: &Value) -> Result<GenerateRequest, ApiError> {
 }
 
 /// V9
-fn lookup<'m>(id: &str, models: &'m impl Models) -> Result<&'m ModelSpec, ApiError> {
+fn lookup(id: &str, models: &impl Models) -> Result<Arc<ModelSpec>, ApiError> {
     models.spec(id).ok_or_else(|| {
         let mut ids = models.ids();
         ids.sort();

@@ -16,12 +16,22 @@
 //! - `read <path>`: reads a file; its first line, or the error, comes back as
 //!   a note with code `read` (a probe of what the sandbox grants)
 //! - `env`: a note listing the environment variables it can see
+//! - `limit <seconds>`: the rest pose; from then on this instance's spec
+//!   says `max_duration_seconds` is that many seconds
+//! - `spec-loop`, `spec-invalid`, `spec-rename`: the rest pose; from then on
+//!   this instance's `capabilities` never returns, says `fps` is 0, or names
+//!   the model `probe-renamed`
 //! - anything else: the rest pose, as the null backbone
+//!
+//! The spec's `native_clip_seconds` counts the `capabilities` calls this
+//! instance has answered, so a test can see whether the host asked again.
 //!
 //! `setup` fails while a file `/weights/fail-setup` exists (only visible with
 //! `serve --weights DIR`), so tests can make a fresh instance's setup fail.
 //!
 //! Canonical skeleton: two joints, `Hips` and `Spine`.
+
+use std::cell::Cell;
 
 use motionmcp_guest::{
     export_backbone, Backbone, ErrorCode, GenerateRequest, ModelSpec, MotionResult, ProtocolError,
@@ -32,6 +42,19 @@ use serde_json::json;
 #[derive(Default)]
 struct Probe {
     calls: u32,
+    /// What `limit <seconds>` set.
+    max_seconds: Option<f64>,
+    /// What a `spec-…` prompt asked `capabilities` to do.
+    spec_fault: Option<SpecFault>,
+    /// `capabilities` calls answered (it takes `&self`).
+    described: Cell<u32>,
+}
+
+#[derive(Clone, Copy)]
+enum SpecFault {
+    Loop,
+    Invalid,
+    Rename,
 }
 
 fn code(name: &str) -> Option<ErrorCode> {
@@ -68,6 +91,20 @@ impl Backbone for Probe {
         spec.supports_batch = false;
         spec.supports_trajectory = true;
         spec.supports_motion_reference_mixed = true;
+        // C31: a spec that changes with the instance's state.
+        self.described.set(self.described.get() + 1);
+        spec.native_clip_seconds = self.described.get() as f64;
+        if let Some(seconds) = self.max_seconds {
+            spec.limits.max_duration_seconds = seconds;
+        }
+        match self.spec_fault {
+            Some(SpecFault::Loop) => loop {
+                std::hint::spin_loop();
+            },
+            Some(SpecFault::Invalid) => spec.fps = 0.0,
+            Some(SpecFault::Rename) => spec.id = "probe-renamed".into(),
+            None => {}
+        }
         spec
     }
 
@@ -139,6 +176,16 @@ impl Backbone for Probe {
                 let names: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
                 result = result.with_note("env", "info", &names.join(","));
             }
+            ["limit", seconds] => {
+                self.max_seconds = Some(
+                    seconds
+                        .parse()
+                        .map_err(|_| ProtocolError::invalid_request("limit takes seconds"))?,
+                );
+            }
+            ["spec-loop"] => self.spec_fault = Some(SpecFault::Loop),
+            ["spec-invalid"] => self.spec_fault = Some(SpecFault::Invalid),
+            ["spec-rename"] => self.spec_fault = Some(SpecFault::Rename),
             ["count"] => {
                 for k in 0..(b * t) as usize {
                     result.root_translations[k * 3] = self.calls as f32;
