@@ -44,8 +44,15 @@ if [ -f "$dir/app.py" ]; then
         -p guest-sdk/python -p "$dir" app -o "$out.tmp" >/dev/null
 elif [ -f "$dir/backbone.js" ]; then
     node_tools
+    # A module names its exports itself: one that exports `batch` (the SDK's
+    # `exportBatch`) gets the world with the batch hook; others keep the plain
+    # world, so existing backbones build unchanged.
+    world=backbone-world
+    if grep -Eq '^export (const|let|var|function) batch\b' "$dir/backbone.js"; then
+        world=batch-backbone-world
+    fi
     # Only our interfaces are imported: no stdio, random, clocks or http.
-    .tools/node/node_modules/.bin/componentize-js "$dir/backbone.js" --wit wit -n backbone-world \
+    .tools/node/node_modules/.bin/componentize-js "$dir/backbone.js" --wit wit -n "$world" \
         -d stdio random clocks http fetch-event -o "$out.tmp" >/dev/null
 else
     echo "$dir has neither app.py nor backbone.js" >&2

@@ -1398,6 +1398,16 @@ checklist! { "batch-probe-py", "null";
     }
 }
 
+// And through the JavaScript SDK's `exportBatch` (a module that exports
+// `batch` is built for the world with the hook; a thrown Error fails the group).
+checklist! { "batch-probe-js", "null";
+    c233_c235_the_javascript_sdks_batch_hook: |s| {
+        c233(&s);
+        c234(&s);
+        c235(&s);
+    }
+}
+
 fn c233(s: &Server) {
     let mut invalid = batch_item("batch-probe", "walk");
     invalid["segments"][0]["duration_frames"] = json!(0);

@@ -70,3 +70,43 @@ test("restPose holds the root and leaves every joint unrotated", () => {
   assert.deepEqual(Array.from(r.rotations.slice(0, 8)), [0, 0, 0, 1, 0, 0, 0, 1]);
   assert.ok(Math.abs(r.rootTranslations[16] - 0.95) < 1e-6);
 });
+
+test("exportBatch: none without a hook, else one WIT result per item, a throw failing the group", () => {
+  const wit = {
+    protocolVersion: "1.4",
+    model: "m",
+    skeleton: { joints: [{ name: "Hips", restTranslation: [0, 1, 0], restRotation: [0, 0, 0, 1] }] },
+    segments: [],
+    constraints: [],
+    durationFrames: 2,
+    options: { numSamples: 1, modelOptions: [] },
+    totalFrames: 2,
+  };
+  assert.equal(sdk.exportBatch({ generate() {} }).generateBatch([wit]), undefined);
+  const answers = [
+    (r) => sdk.MotionResult.restPose(1, r.totalFrames, 1, [0, 1, 0]),
+    () => new sdk.ProtocolError("invalid_options", "not this one"),
+    () => new TypeError("broken item"),
+    () => 42,
+  ];
+  const hook = sdk.exportBatch({ generateBatch: (reqs) => reqs.map((r, i) => answers[i](r)) });
+  assert.deepEqual(hook.generateBatch([]), []);
+  const [ok, raised, thrown, wrong] = hook.generateBatch([wit, wit, wit, wit]);
+  assert.equal(ok.tag, "ok");
+  assert.equal(ok.val.numFrames, 2);
+  assert.deepEqual([raised.tag, raised.val.code], ["err", "invalid-options"]);
+  assert.deepEqual([thrown.tag, thrown.val.code], ["err", "internal-error"]);
+  assert.match(thrown.val.message, /TypeError: broken item/);
+  assert.match(wrong.val.message, /must return MotionResults; got number/);
+  const failing = sdk.exportBatch({
+    generateBatch() {
+      throw new RangeError("the whole group");
+    },
+  });
+  const group = failing.generateBatch([wit, wit]);
+  assert.equal(group.length, 2);
+  for (const item of group) {
+    assert.deepEqual([item.tag, item.val.code], ["err", "internal-error"]);
+    assert.match(item.val.message, /RangeError: the whole group/);
+  }
+});

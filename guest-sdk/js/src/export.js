@@ -98,6 +98,9 @@ function describe(e) {
   return e instanceof Error ? `${e.name}: ${e.message}` : `uncaught ${typeof e}: ${String(e)}`;
 }
 
+/** A thrown value as the `ProtocolError` its request gets. */
+const asProtocolError = (e) => (e instanceof ProtocolError ? e : new ProtocolError("internal_error", describe(e)));
+
 /**
  * The component's `backbone` export for `backbone` (an object or class
  * instance with `capabilities()` and `generate(request)`, and optionally
@@ -131,8 +134,56 @@ export function exportBackbone(backbone) {
         return witResult(result);
       } catch (e) {
         // An uncaught exception costs this request only: the envelope names it.
-        throw witError(e instanceof ProtocolError ? e : new ProtocolError("internal_error", describe(e)));
+        throw witError(asProtocolError(e));
       }
+    },
+  };
+}
+
+/** One entry of a batch hook's answer as a WIT `result`. */
+function batchOutcome(item) {
+  if (item instanceof MotionResult) {
+    return { tag: "ok", val: witResult(item) };
+  }
+  if (item instanceof ProtocolError || item instanceof Error) {
+    return { tag: "err", val: witError(asProtocolError(item)) };
+  }
+  const kind = item === null ? "null" : typeof item === "object" ? item.constructor?.name ?? "object" : typeof item;
+  return { tag: "err", val: witError(new ProtocolError("internal_error", `backbone.generateBatch must return MotionResults; got ${kind}`)) };
+}
+
+/**
+ * The component's optional `batch` export for `backbone`: every valid item
+ * of one batch body that names the model reaches `generateBatch(requests)`
+ * in one call. It returns one entry per request, in order: a
+ * `MotionResult`, or a `ProtocolError` (or any `Error`) for that item alone;
+ * a throw fails every item of the group. Without a `generateBatch` method
+ * the host calls `generate` per item. A module that exports this is built
+ * for the `batch-backbone-world`:
+ *
+ *     export const backbone = exportBackbone(model);
+ *     export const batch = exportBatch(model);
+ */
+export function exportBatch(backbone) {
+  return {
+    generateBatch(requests) {
+      // `undefined` is "no hook"; the host asks once, with no requests.
+      if (typeof backbone.generateBatch !== "function") {
+        return undefined;
+      }
+      if (requests.length === 0) {
+        return [];
+      }
+      const reqs = requests.map((r) => new GenerateRequest(r));
+      let answer;
+      try {
+        answer = Array.from(backbone.generateBatch(reqs));
+      } catch (e) {
+        // The hook itself failed: every item of the group says so.
+        const error = witError(asProtocolError(e));
+        return reqs.map(() => ({ tag: "err", val: error }));
+      }
+      return answer.map(batchOutcome);
     },
   };
 }

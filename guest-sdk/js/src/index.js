@@ -7,12 +7,15 @@
 // protocol failures, and export the result of `exportBackbone`:
 //
 //     export const backbone = exportBackbone(new MyBackbone());
+//
+// A model that runs a batch body's items together also implements
+// `generateBatch(requests)` and exports `batch = exportBatch(model)`.
 
 export * from "./errors.js";
 export * from "./spec.js";
 export { GenerateRequest } from "./request.js";
 export { MotionResult } from "./result.js";
-export { exportBackbone } from "./export.js";
+export { exportBackbone, exportBatch } from "./export.js";
 
 /**
  * Optional base class. `generate` must be synchronous: a component has
