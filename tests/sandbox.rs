@@ -68,16 +68,29 @@ fn advertised(s: &Server) -> Value {
 #[test]
 fn a_capabilities_call_that_never_returns_costs_its_instance_only() {
     let s = start(&["--instances", "1"]);
-    // The answer was made before `capabilities` looped: it stands.
     assert_eq!(s.post(&probe("spec-loop")).status, 200);
-    assert!(s.stderr().contains("capabilities failed"), "{}", s.stderr());
-    // No instance is idle: the last spec read, without waiting.
+    // Asked, the instance loops past the 2 s deadline and is dropped; the
+    // last spec read is served.
     let started = Instant::now();
-    assert_eq!(advertised(&s)["id"], "probe");
+    let model = advertised(&s);
     assert!(started.elapsed() < Duration::from_secs(10));
-    // A fresh instance serves, and answers `capabilities` again.
+    assert_eq!(
+        (&model["id"], &model["fps"]),
+        (&json!("probe"), &json!(30.0))
+    );
+    let failed = |s: &Server| s.stderr().matches("capabilities failed").count();
+    assert_eq!(failed(&s), 1, "{}", s.stderr());
+    assert!(
+        s.stderr().contains("past its 2.000s deadline"),
+        "{}",
+        s.stderr()
+    );
+    // No instance is idle now: the last spec again, without asking anyone.
+    assert_eq!(advertised(&s)["id"], "probe");
+    assert_eq!(failed(&s), 1);
+    // A fresh instance serves, and answers its first `capabilities`.
     assert_eq!(s.post(&probe("fine")).status, 200);
-    assert_eq!(advertised(&s)["fps"], 30.0);
+    assert_eq!(advertised(&s)["native_clip_seconds"], 1.0);
 }
 
 #[test]

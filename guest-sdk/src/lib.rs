@@ -67,10 +67,10 @@ pub use result::ShapeError;
 ///
 /// The host calls `setup` once before anything else, then `capabilities`,
 /// then `generate` once per request, and `teardown` at shutdown. It asks
-/// `capabilities` again on every `/capabilities` and after every `generate`,
-/// so a spec may follow the model's state (keep the id; answer quickly: past
-/// 2 seconds the instance is dropped). Calls never overlap within one
-/// instance.
+/// `capabilities` again on every `/capabilities` and validates requests
+/// against the latest answer, so a spec may follow the model's state (keep
+/// the id; answer quickly: past 2 seconds the instance is dropped). Calls
+/// never overlap within one instance.
 pub trait Backbone: 'static {
     /// Load weights, build tables. An error aborts the server's start-up with
     /// this message.

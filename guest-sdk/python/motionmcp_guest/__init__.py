@@ -61,8 +61,8 @@ class Backbone(abc.ABC):
     @abc.abstractmethod
     def capabilities(self) -> ModelSpec:
         """The model's ``/capabilities`` entry as it stands now: called after
-        ``setup``, on every ``/capabilities`` and after every ``generate``
-        (answer within 2 seconds; the ``id`` must stay the same)."""
+        ``setup`` and on every ``/capabilities``; requests are validated
+        against the latest answer (answer within 2 seconds; keep the ``id``)."""
 
     @abc.abstractmethod
     def generate(self, request: GenerateRequest) -> Any:

@@ -49,9 +49,9 @@ const RESULT_SLACK: usize = 16 << 20;
 /// Most bytes of a guest's stderr kept, to name what a panic said.
 const STDERR_TAIL: usize = 16 * 1024;
 
-/// How long a backbone may take to describe itself when asked again (on
-/// `/capabilities` and after each call, C31): a spec is a small record, and
-/// a slow answer must not stall the endpoint clients discover models with.
+/// How long a backbone may take to describe itself when `/capabilities` asks
+/// again (C31): a spec is a small record, and a slow answer must not stall
+/// the endpoint clients discover models with.
 const SPEC_DEADLINE: Duration = Duration::from_secs(2);
 
 /// What a guest can reach: WASI with no environment, arguments, sockets or
@@ -569,8 +569,10 @@ pub struct Backbone {
     /// The id read after `setup`: the model's key for as long as it is
     /// served, whatever later specs say.
     id: String,
-    /// The spec last read from any instance (C31). Readers take the `Arc`,
-    /// so one request sees one spec from validation to encoding.
+    /// The spec last read (C31): after `setup`, then on every
+    /// `/capabilities`. Requests are validated against it, never by a call
+    /// into the guest (which would hold an instance per request); readers
+    /// take the `Arc`, so a request sees one spec from validation to encoding.
     spec: Mutex<Arc<ModelSpec>>,
     /// `limits` with the short deadline and no result bytes, for re-reading
     /// the spec.
@@ -600,16 +602,15 @@ impl Backbone {
         &self.id
     }
 
-    /// The spec as last read from the backbone.
+    /// The spec the server last advertised (or read after `setup`).
     pub fn spec(&self) -> Arc<ModelSpec> {
         Arc::clone(&self.spec.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The backbone's spec as it stands now (C31): asked of an idle
-    /// instance when one is free at once, else the spec last read (instances
-    /// busy with requests re-read it when their call returns). Never waits
-    /// for an instance and never starts one, so `/capabilities` stays quick
-    /// under load and while a model restarts.
+    /// instance when one is free at once, else the spec last read. Never
+    /// waits for an instance and never starts one, so `/capabilities` stays
+    /// quick under load and while a model restarts.
     pub async fn current_spec(self: &Arc<Self>) -> Arc<ModelSpec> {
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             return self.spec();
@@ -741,7 +742,7 @@ impl Backbone {
     async fn generate_here(&self, request: wit::GenerateRequest) -> Result<MotionResult, ApiError> {
         let mut live = self.borrow().await?;
         let outcome = live.generate(&request, &self.limits).await;
-        self.give_back(live, outcome).await?
+        self.give_back(live, outcome)?
     }
 
     /// Whether the backbone runs a batch body's items for it in one call.
@@ -761,7 +762,7 @@ impl Backbone {
             let asked = requests.len();
             let mut live = this.borrow().await?;
             let outcome = live.generate_batch(requests, &this.limits).await;
-            match this.give_back(live, outcome).await? {
+            match this.give_back(live, outcome)? {
                 Some(results) if results.len() == asked => Ok(results),
                 answer => Err(ApiError::internal(format!(
                     "generate_batch returned {} results for {asked} requests",
@@ -781,18 +782,15 @@ impl Backbone {
         }
     }
 
-    /// Returns an instance whose call returned to the pool, once it has
-    /// re-read its spec (the call may have changed it); one that trapped,
-    /// in the call or in `capabilities`, is dropped.
-    async fn give_back<T>(&self, mut live: Live, outcome: Outcome<T>) -> Result<T, ApiError> {
+    /// Returns an instance whose call returned to the pool; one that
+    /// trapped is dropped.
+    fn give_back<T>(&self, live: Live, outcome: Outcome<T>) -> Result<T, ApiError> {
         match outcome {
             Outcome::Done(answer) => {
-                if self.reread_spec(&mut live).await {
-                    self.idle
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(live);
-                }
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(live);
                 Ok(answer)
             }
             Outcome::Broken(error) => {
