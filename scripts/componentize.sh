@@ -45,10 +45,12 @@ if [ -f "$dir/app.py" ]; then
 elif [ -f "$dir/backbone.js" ]; then
     node_tools
     # A module names its exports itself: one that exports `batch` (the SDK's
-    # `exportBatch`) gets the world with the batch hook; others keep the plain
-    # world, so existing backbones build unchanged.
+    # `exportBatch`), as a declaration or in a one-line export list, gets the
+    # world with the batch hook; others keep the plain world, so existing
+    # backbones build unchanged. componentize-js ignores an export the world
+    # lacks, hence the look at the source.
     world=backbone-world
-    if grep -Eq '^export (const|let|var|function) batch\b' "$dir/backbone.js"; then
+    if grep -Eq '^\s*export\s+(const|let|var|function)\s+batch\b|^\s*export\s*\{[^}]*\bbatch\b' "$dir/backbone.js"; then
         world=batch-backbone-world
     fi
     # Only our interfaces are imported: no stdio, random, clocks or http.
