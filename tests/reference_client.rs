@@ -47,6 +47,14 @@ fn reference_clients_talk_to_the_javascript_null_unchanged() {
     run_script("reference_client.py", "null-js", "reference clients");
 }
 
+/// Every constraint type in one request, and a batch body with a refused
+/// item, through both reference clients (the `everything` model lists all
+/// four constraint types).
+#[test]
+fn reference_clients_send_every_constraint_type_and_a_batch() {
+    run_script("reference_everything.py", "everything", "reference everything");
+}
+
 #[test]
 fn reference_clients_poll_async_jobs_to_completion() {
     run_script(
