@@ -52,7 +52,11 @@ fn reference_clients_talk_to_the_javascript_null_unchanged() {
 /// four constraint types).
 #[test]
 fn reference_clients_send_every_constraint_type_and_a_batch() {
-    run_script("reference_everything.py", "everything", "reference everything");
+    run_script(
+        "reference_everything.py",
+        "everything",
+        "reference everything",
+    );
 }
 
 #[test]
