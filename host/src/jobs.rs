@@ -75,10 +75,10 @@ impl Jobs {
         }
     }
 
-    /// Starts `req` in the background, or refuses when the table is full.
+    /// Starts `valid` in the background, or refuses when the table is full.
     pub fn submit(
         self: &Arc<Self>,
-        req: Validated,
+        valid: Validated,
         registry: Arc<Registry>,
     ) -> Result<Submitted, ApiError> {
         let id = new_id();
@@ -99,7 +99,7 @@ impl Jobs {
         // The table lock is held until the entry exists, so the task's
         // completion always finds it (unless the job was deleted).
         let task = tokio::spawn(async move {
-            let outcome = generate::run(&req, &registry).await;
+            let outcome = generate::run(&valid, &registry).await;
             jobs.finish(&job_id, outcome);
         });
         table.insert(

@@ -12,15 +12,14 @@ from motionmcp_client import gltf_parser as mc_parser
 from motionmcp.client import http as sdk_http
 from motionmcp.client import gltf_parser as sdk_parser
 
+from reference_common import request_skeleton
+
 url = sys.argv[1]
 
 caps = mc.get_capabilities(url, use_cache=False)
 model = mc.pick_model(caps, "async-probe")
 assert model["supports_async"] is True, model
-skeleton = {"joints": [
-    {k: j[k] for k in ("name", "parent", "rest_translation", "rest_rotation")}
-    for j in model["canonical_skeleton"]["joints"]
-]}
+skeleton, _ = request_skeleton(model)
 request = {
     "protocol_version": "1.4",
     "model": "async-probe",

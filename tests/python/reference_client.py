@@ -12,6 +12,8 @@ from motionmcp_client import gltf_parser as mc_parser
 from motionmcp.client import http as sdk_http
 from motionmcp.client import gltf_parser as sdk_parser
 
+from reference_common import request_skeleton
+
 url = sys.argv[1]
 
 # --- motionmcp-client-sdk: capabilities, model choice, generation ----------
@@ -20,11 +22,7 @@ assert caps["protocol_version"] == "1.4", caps
 model = mc.pick_model(caps, "null")
 assert model["id"] == "null", model
 assert mc.model_supported_segments(model) == ["text", "unconditioned"]
-skeleton = {"joints": [
-    {k: j[k] for k in ("name", "parent", "rest_translation", "rest_rotation")}
-    for j in model["canonical_skeleton"]["joints"]
-]}
-names = [j["name"] for j in skeleton["joints"]]
+skeleton, names = request_skeleton(model)
 
 request = {
     "protocol_version": "1.4",

@@ -14,17 +14,15 @@ from motionmcp_client import gltf_parser as mc_parser
 from motionmcp.client import http as sdk_http
 from motionmcp.client import gltf_parser as sdk_parser
 
+from reference_common import request_skeleton
+
 url = sys.argv[1]
 
 caps = mc.get_capabilities(url, use_cache=False)
 model = mc.pick_model(caps, "everything")
 constraint_types = ["root_path", "effector_target", "pose_keyframe", "ground_height"]
 assert model["supported_constraints"] == constraint_types, model["supported_constraints"]
-skeleton = {"joints": [
-    {k: j[k] for k in ("name", "parent", "rest_translation", "rest_rotation")}
-    for j in model["canonical_skeleton"]["joints"]
-]}
-names = [j["name"] for j in skeleton["joints"]]
+skeleton, names = request_skeleton(model)
 
 request = {
     "protocol_version": "1.4",

@@ -212,14 +212,14 @@ async fn post_generate(req: Request<Incoming>, shared: &Shared) -> Result<Genera
         return batch::run(&value, registry).await.map(Generated::Batch);
     }
     // Validation answers at once, async model or not.
-    let req = validate::single(&value, bytes.len(), registry.as_ref())?;
-    if req.spec.supports_async {
+    let valid = validate::single(&value, bytes.len(), registry.as_ref())?;
+    if valid.spec.supports_async {
         return shared
             .jobs
-            .submit(req, registry.clone())
+            .submit(valid, registry.clone())
             .map(Generated::Accepted);
     }
-    let doc = generate::run(&req, registry).await?;
+    let doc = generate::run(&valid, registry).await?;
     Ok(Generated::Single(doc, format))
 }
 

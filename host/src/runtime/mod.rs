@@ -615,24 +615,19 @@ impl Backbone {
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             return self.spec();
         };
-        let Some(mut live) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+        let Some(mut live) = self.pool().pop() else {
             return self.spec();
         };
-        let this = Arc::clone(self);
-        let handle = tokio::runtime::Handle::current();
-        let asked = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            handle.block_on(async {
+        let asked = self
+            .on_blocking_thread(permit, move |this| async move {
                 if this.reread_spec(&mut live).await {
-                    this.idle
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(live);
+                    this.pool().push(live);
                 }
+                Ok(())
             })
-        });
-        if let Err(e) = asked.await {
-            tracing::error!(model = %self.id, error = %e, "re-reading the spec did not complete");
+            .await;
+        if let Err(e) = asked {
+            tracing::error!(model = %self.id, error = %e.message, "re-reading the spec did not complete");
         }
         self.spec()
     }
@@ -717,9 +712,7 @@ impl Backbone {
             .await
     }
 
-    /// Admits a call, then runs it on a blocking thread. The permit moves
-    /// into the call: it is released when the guest is done, even if the
-    /// client has gone away meanwhile.
+    /// Admits a call, then runs it on a blocking thread.
     async fn off_workers<T, F>(
         self: &Arc<Self>,
         call: impl FnOnce(Arc<Self>) -> F + Send + 'static,
@@ -729,6 +722,21 @@ impl Backbone {
         T: Send + 'static,
     {
         let permit = self.admit().await?;
+        self.on_blocking_thread(permit, call).await
+    }
+
+    /// Runs an admitted call on a blocking thread. The permit moves into the
+    /// call: it is released when the guest is done, even if the client has
+    /// gone away meanwhile.
+    async fn on_blocking_thread<T, F>(
+        self: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+        call: impl FnOnce(Arc<Self>) -> F + Send + 'static,
+    ) -> Result<T, ApiError>
+    where
+        F: std::future::Future<Output = Result<T, ApiError>>,
+        T: Send + 'static,
+    {
         let this = Arc::clone(self);
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
@@ -773,9 +781,15 @@ impl Backbone {
         .await
     }
 
+    /// The instances ready to serve. A poisoned lock is taken anyway: a
+    /// push or pop never leaves the list half-changed.
+    fn pool(&self) -> std::sync::MutexGuard<'_, Vec<Live>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// An idle instance, or a fresh one.
     async fn borrow(&self) -> Result<Live, ApiError> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let idle = self.pool().pop();
         match idle {
             Some(live) => Ok(live),
             None => self.fresh().await,
@@ -787,10 +801,7 @@ impl Backbone {
     fn give_back<T>(&self, live: Live, outcome: Outcome<T>) -> Result<T, ApiError> {
         match outcome {
             Outcome::Done(answer) => {
-                self.idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(live);
+                self.pool().push(live);
                 Ok(answer)
             }
             Outcome::Broken(error) => {
@@ -818,7 +829,7 @@ impl Backbone {
 
     /// Calls `teardown` on every idle instance; failures are logged, never fatal.
     pub async fn teardown(&self) {
-        let instances = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        let instances = std::mem::take(&mut *self.pool());
         let count = instances.len();
         for mut live in instances {
             live.teardown(&self.limits).await;

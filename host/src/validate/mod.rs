@@ -34,7 +34,7 @@ const SEGMENT_TYPES: [&str; 5] = [
 /// A request that passed validation, with the spec it was validated
 /// against: the one its answer is encoded with, even if the model's spec
 /// changes meanwhile.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Validated {
     pub request: GenerateRequest,
     pub spec: Arc<ModelSpec>,
