@@ -127,8 +127,14 @@ fn spec() -> ModelSpec {
 struct One(Arc<ModelSpec>);
 
 impl Models for One {
+    type Model = ();
+
     fn spec(&self, id: &str) -> Option<Arc<ModelSpec>> {
         (id == self.0.id).then(|| Arc::clone(&self.0))
+    }
+
+    fn model(&self, id: &str) -> Option<((), Arc<ModelSpec>)> {
+        self.spec(id).map(|spec| ((), spec))
     }
     fn ids(&self) -> Vec<String> {
         vec![self.0.id.clone()]
@@ -332,7 +338,7 @@ fn check(bytes: &[u8], models: &One) -> bool {
         Err(e) => {
             assert!(CODES.contains(&e.code), "{:?}", e.code);
             assert!(
-                e.code.status().is_client_error(),
+                motionmcp_host::http::status::of(e.code).is_client_error(),
                 "validation answered {:?}",
                 e.code
             );

@@ -7,9 +7,9 @@ mod support;
 
 use std::path::Path;
 
-use motionmcp_host::gpu::reference as cpu;
-use motionmcp_host::gpu::reference::Array;
-use motionmcp_host::gpu::UnaryOp;
+use motionmcp_gpu::reference as cpu;
+use motionmcp_gpu::reference::Array;
+use motionmcp_gpu::UnaryOp;
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use serde_json::{json, Value};

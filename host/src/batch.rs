@@ -114,14 +114,14 @@ pub async fn run(body: &Value, registry: &Registry) -> Result<Value, ApiError> {
             .map(|(i, v)| (*i, v))
             .unzip();
         // The backbone's batch hook when it has one, else item by item.
-        if let Some(docs) = generate::run_group(&group, registry).await {
+        if let Some(docs) = generate::run_group(&group).await {
             for (i, doc) in indices.into_iter().zip(docs) {
                 results[i] = Some(answer(doc));
             }
             continue;
         }
         for (i, req) in indices.into_iter().zip(group) {
-            results[i] = Some(answer(generate::run(req, registry).await));
+            results[i] = Some(answer(generate::run(req).await));
         }
     }
     let results: Vec<Value> = results

@@ -1,138 +1,167 @@
 //! `GET /capabilities` (mmcp.md §3) and the construction checks a backbone's
 //! ModelSpec must pass at load time (backbone-contract.md §2).
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::bindings::{Chunking, ModelOption, ModelOptionType, ModelSpec, WitSkeleton};
 use crate::request::{Joint, Skeleton};
 
 pub const PROTOCOL_VERSION: &str = "1.4";
 
+/// `GET /capabilities`: the keys of mmcp.md §3.1 in order.
+#[derive(Serialize)]
+pub struct Document<'a> {
+    protocol_version: &'static str,
+    rotation_format: &'static str,
+    coordinate_system: &'static str,
+    units: &'static str,
+    response_formats: [&'static str; 2],
+    models: Vec<ModelEntry<'a>>,
+}
+
 /// The whole document, models in registration order.
-pub fn document<'a>(specs: impl Iterator<Item = &'a ModelSpec>) -> Value {
-    json!({
-        "protocol_version": PROTOCOL_VERSION,
-        "rotation_format": "quaternion_xyzw",
-        "coordinate_system": "right_handed_y_up",
-        "units": "meters",
+pub fn document<'a>(specs: impl Iterator<Item = &'a ModelSpec>) -> Document<'a> {
+    Document {
+        protocol_version: PROTOCOL_VERSION,
+        rotation_format: "quaternion_xyzw",
+        coordinate_system: "right_handed_y_up",
+        units: "meters",
         // GLB on `Accept: model/gltf-binary` (mmcp.md §10.2).
-        "response_formats": ["gltf_2.0_json", "gltf_2.0_binary"],
-        "models": specs.map(model_entry).collect::<Vec<_>>(),
-    })
+        response_formats: ["gltf_2.0_json", "gltf_2.0_binary"],
+        models: specs.map(model_entry).collect(),
+    }
 }
 
 /// One model entry: the keys of mmcp.md §3.2 in order, and no others.
-pub fn model_entry(spec: &ModelSpec) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(spec.id));
-    m.insert("fps".into(), json!(spec.fps));
-    m.insert(
-        "canonical_skeleton".into(),
-        skeleton_json(&spec.canonical_skeleton),
-    );
-    m.insert(
-        "supports_retargeting".into(),
-        json!(spec.supports_retargeting),
-    );
-    m.insert(
-        "supports_joint_translation".into(),
-        json!(spec.supports_joint_translation),
-    );
-    // The host runs such a model's requests as async jobs (D10, `jobs`).
-    m.insert("supports_async".into(), json!(spec.supports_async));
-    m.insert(
-        "supports_segment_seed".into(),
-        json!(spec.supports_segment_seed),
-    );
-    m.insert("supports_loop".into(), json!(spec.supports_loop));
-    m.insert(
-        "supports_keyframe_reduction".into(),
-        json!(spec.supports_keyframe_reduction),
-    );
-    if !spec.model_options.is_empty() {
-        let options: Vec<Value> = spec.model_options.iter().map(model_option_json).collect();
-        m.insert("model_options".into(), Value::Array(options));
+#[derive(Serialize)]
+pub struct ModelEntry<'a> {
+    id: &'a str,
+    fps: f64,
+    canonical_skeleton: CanonicalSkeleton<'a>,
+    supports_retargeting: bool,
+    supports_joint_translation: bool,
+    /// The host runs such a model's requests as async jobs (D10, `jobs`).
+    supports_async: bool,
+    supports_segment_seed: bool,
+    supports_loop: bool,
+    supports_keyframe_reduction: bool,
+    /// Omitted entirely when the model declares none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    model_options: Vec<OptionEntry<'a>>,
+    supports_motion_reference_mixed: bool,
+    supports_batch: bool,
+    /// The host computes every model's trajectories (gltf-output.md §7.2
+    /// option a), whatever the backbone claims, as the reference does.
+    supports_trajectory: bool,
+    supported_constraints: &'a [String],
+    supported_segments: &'a [String],
+    supported_guidance_types: &'a [String],
+    predicted_contact_joints: &'a [String],
+    native_clip_seconds: f64,
+    chunking: &'static str,
+    recommended_max_duration_seconds: f64,
+    limits: LimitsEntry,
+}
+
+pub fn model_entry(spec: &ModelSpec) -> ModelEntry<'_> {
+    ModelEntry {
+        id: &spec.id,
+        fps: spec.fps,
+        canonical_skeleton: CanonicalSkeleton {
+            joints: spec
+                .canonical_skeleton
+                .joints
+                .iter()
+                .map(|j| {
+                    let (x, y, z) = j.rest_translation;
+                    let (qx, qy, qz, qw) = j.rest_rotation;
+                    CanonicalJoint {
+                        name: &j.name,
+                        parent: j.parent.as_deref(),
+                        rest_translation: [x, y, z],
+                        rest_rotation: [qx, qy, qz, qw],
+                        display_name: j.display_name.as_deref(),
+                    }
+                })
+                .collect(),
+            coordinate_system: "right_handed_y_up",
+            units: "meters",
+        },
+        supports_retargeting: spec.supports_retargeting,
+        supports_joint_translation: spec.supports_joint_translation,
+        supports_async: spec.supports_async,
+        supports_segment_seed: spec.supports_segment_seed,
+        supports_loop: spec.supports_loop,
+        supports_keyframe_reduction: spec.supports_keyframe_reduction,
+        model_options: spec.model_options.iter().map(option_entry).collect(),
+        supports_motion_reference_mixed: spec
+            .supported_segments
+            .iter()
+            .any(|s| s == "motion_reference"),
+        supports_batch: true,
+        supports_trajectory: true,
+        supported_constraints: &spec.supported_constraints,
+        supported_segments: &spec.supported_segments,
+        supported_guidance_types: &spec.supported_guidance_types,
+        predicted_contact_joints: &spec.predicted_contact_joints,
+        native_clip_seconds: spec.native_clip_seconds,
+        chunking: match spec.chunking {
+            Chunking::None => "none",
+            Chunking::Stitched => "stitched",
+        },
+        recommended_max_duration_seconds: spec.recommended_max_duration_seconds,
+        limits: limits_entry(spec),
     }
-    let mixed = spec
-        .supported_segments
-        .iter()
-        .any(|s| s == "motion_reference");
-    m.insert("supports_motion_reference_mixed".into(), json!(mixed));
-    m.insert("supports_batch".into(), json!(true));
-    // The host computes every model's trajectories (gltf-output.md §7.2
-    // option a), whatever the backbone claims, as the reference does.
-    m.insert("supports_trajectory".into(), json!(true));
-    m.insert(
-        "supported_constraints".into(),
-        json!(spec.supported_constraints),
-    );
-    m.insert("supported_segments".into(), json!(spec.supported_segments));
-    m.insert(
-        "supported_guidance_types".into(),
-        json!(spec.supported_guidance_types),
-    );
-    m.insert(
-        "predicted_contact_joints".into(),
-        json!(spec.predicted_contact_joints),
-    );
-    m.insert(
-        "native_clip_seconds".into(),
-        json!(spec.native_clip_seconds),
-    );
-    let chunking = match spec.chunking {
-        Chunking::None => "none",
-        Chunking::Stitched => "stitched",
-    };
-    m.insert("chunking".into(), json!(chunking));
-    m.insert(
-        "recommended_max_duration_seconds".into(),
-        json!(spec.recommended_max_duration_seconds),
-    );
-    m.insert("limits".into(), limits_json(spec));
-    Value::Object(m)
 }
 
-fn skeleton_json(s: &WitSkeleton) -> Value {
-    let joints: Vec<Value> = s
-        .joints
-        .iter()
-        .map(|j| {
-            let (x, y, z) = j.rest_translation;
-            let (qx, qy, qz, qw) = j.rest_rotation;
-            json!({
-                "name": j.name,
-                "parent": j.parent,
-                "rest_translation": [x, y, z],
-                "rest_rotation": [qx, qy, qz, qw],
-                "display_name": j.display_name,
-            })
-        })
-        .collect();
-    json!({"joints": joints, "coordinate_system": "right_handed_y_up", "units": "meters"})
+/// The canonical skeleton, every joint with its `display_name` key.
+#[derive(Serialize)]
+struct CanonicalSkeleton<'a> {
+    joints: Vec<CanonicalJoint<'a>>,
+    coordinate_system: &'static str,
+    units: &'static str,
 }
 
-fn limits_json(spec: &ModelSpec) -> Value {
+#[derive(Serialize)]
+struct CanonicalJoint<'a> {
+    name: &'a str,
+    parent: Option<&'a str>,
+    rest_translation: [f64; 3],
+    rest_rotation: [f64; 4],
+    display_name: Option<&'a str>,
+}
+
+/// mmcp.md §3.3; the video and reference keys only when the model sets them.
+#[derive(Serialize)]
+struct LimitsEntry {
+    max_duration_seconds: f64,
+    max_num_samples: u32,
+    max_constraints_per_request: u32,
+    max_prompt_length: u32,
+    max_request_bytes: u64,
+    max_batch_size: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_reference_frames: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_video_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_video_seconds: Option<f64>,
+}
+
+fn limits_entry(spec: &ModelSpec) -> LimitsEntry {
     let l = &spec.limits;
-    let mut m = Map::new();
-    m.insert("max_duration_seconds".into(), json!(l.max_duration_seconds));
-    m.insert("max_num_samples".into(), json!(l.max_num_samples));
-    m.insert(
-        "max_constraints_per_request".into(),
-        json!(l.max_constraints_per_request),
-    );
-    m.insert("max_prompt_length".into(), json!(l.max_prompt_length));
-    m.insert("max_request_bytes".into(), json!(l.max_request_bytes));
-    m.insert("max_batch_size".into(), json!(l.max_batch_size));
-    if let Some(v) = l.max_reference_frames {
-        m.insert("max_reference_frames".into(), json!(v));
+    LimitsEntry {
+        max_duration_seconds: l.max_duration_seconds,
+        max_num_samples: l.max_num_samples,
+        max_constraints_per_request: l.max_constraints_per_request,
+        max_prompt_length: l.max_prompt_length,
+        max_request_bytes: l.max_request_bytes,
+        max_batch_size: l.max_batch_size,
+        max_reference_frames: l.max_reference_frames,
+        max_video_bytes: l.max_video_bytes,
+        max_video_seconds: l.max_video_seconds,
     }
-    if let Some(v) = l.max_video_bytes {
-        m.insert("max_video_bytes".into(), json!(v));
-    }
-    if let Some(v) = l.max_video_seconds {
-        m.insert("max_video_seconds".into(), json!(v));
-    }
-    Value::Object(m)
 }
 
 fn option_type_name(kind: ModelOptionType) -> &'static str {
@@ -145,22 +174,36 @@ fn option_type_name(kind: ModelOptionType) -> &'static str {
     }
 }
 
-fn model_option_json(o: &ModelOption) -> Value {
-    let default = o
-        .default
-        .as_deref()
-        .and_then(|text| serde_json::from_str::<Value>(text).ok())
-        .unwrap_or(Value::Null);
-    json!({
-        "name": o.name,
-        "type": option_type_name(o.kind),
-        "title": o.title,
-        "description": o.description,
-        "default": default,
-        "minimum": o.minimum,
-        "maximum": o.maximum,
-        "values": o.values,
-    })
+/// A model option (mmcp.md §3.4), every key present.
+#[derive(Serialize)]
+struct OptionEntry<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a Option<String>,
+    description: &'a Option<String>,
+    /// The backbone's JSON text, parsed (`null` when it is not JSON).
+    default: Value,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    values: &'a Option<Vec<String>>,
+}
+
+fn option_entry(o: &ModelOption) -> OptionEntry<'_> {
+    OptionEntry {
+        name: &o.name,
+        kind: option_type_name(o.kind),
+        title: &o.title,
+        description: &o.description,
+        default: o
+            .default
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .unwrap_or(Value::Null),
+        minimum: o.minimum,
+        maximum: o.maximum,
+        values: &o.values,
+    }
 }
 
 /// The request-side model of a WIT skeleton, for topology checks.

@@ -1,7 +1,9 @@
-//! The MMCP error envelope and the closed code → status table (mmcp.md §8).
+//! The MMCP error envelope and its closed code set (mmcp.md §8); the HTTP
+//! status of each code is `http::status`.
 
-use hyper::StatusCode;
 use serde_json::{json, Map, Value};
+
+use crate::runtime::CallError;
 
 /// The closed set of MMCP error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,33 +57,6 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
-        }
-    }
-
-    pub fn status(self) -> StatusCode {
-        match self {
-            ErrorCode::SchemaValidation => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::UnknownModel
-            | ErrorCode::RetargetingUnsupported
-            | ErrorCode::UnsupportedConstraint
-            | ErrorCode::UnsupportedSegment
-            | ErrorCode::UnknownJoint
-            | ErrorCode::InvalidSkeleton
-            | ErrorCode::FrameOutOfRange
-            | ErrorCode::InvalidOptions
-            | ErrorCode::InvalidRequest
-            | ErrorCode::VersionUnsupported => StatusCode::BAD_REQUEST,
-            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::ResourceExhausted | ErrorCode::ModelUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -151,6 +126,62 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// The one place a failed backbone call becomes a protocol envelope.
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> ApiError {
+        match e {
+            CallError::Timeout { deadline } => ApiError::new(
+                ErrorCode::Timeout,
+                format!(
+                    "the backbone ran past its {:.3}s deadline",
+                    deadline.as_secs_f64()
+                ),
+            )
+            .with_details(json!({"deadline_seconds": deadline.as_secs_f64()})),
+            CallError::Memory { limit_bytes } => ApiError::new(
+                ErrorCode::ResourceExhausted,
+                format!(
+                    "the backbone needed more than its {} MiB memory limit",
+                    limit_bytes >> 20
+                ),
+            )
+            .with_details(json!({"memory_limit_bytes": limit_bytes})),
+            CallError::GpuQuota { limit_bytes } => ApiError::new(
+                ErrorCode::ResourceExhausted,
+                format!(
+                    "the backbone needed more than its {} MiB GPU memory quota",
+                    limit_bytes >> 20
+                ),
+            )
+            .with_details(json!({"gpu_memory_limit_bytes": limit_bytes})),
+            CallError::ResultTooLarge { limit_bytes, bytes } => ApiError::internal(match bytes {
+                Some(bytes) => format!(
+                    "backbone returned a result larger than the {} MiB limit ({} MiB)",
+                    limit_bytes >> 20,
+                    bytes >> 20
+                ),
+                None => format!(
+                    "backbone returned a result larger than the {} MiB limit",
+                    limit_bytes >> 20
+                ),
+            }),
+            CallError::Trap { cause } => ApiError::internal(format!("backbone failed: {cause}")),
+            CallError::Guest(e) => e,
+            CallError::Busy {
+                model,
+                instances,
+                queue,
+            } => ApiError::new(
+                ErrorCode::ResourceExhausted,
+                format!("model {model} is busy: {instances} requests running and {queue} waiting"),
+            )
+            .with_details(json!({"instances": instances, "queue": queue})),
+            CallError::Unavailable { why } => ApiError::new(ErrorCode::ModelUnavailable, why),
+            CallError::Host { why } => ApiError::internal(why),
+        }
+    }
+}
 
 /// Quotes a string as Python's `repr` does: the reference renders names in
 /// messages that way (`model 'nope' is not registered`).
@@ -243,35 +274,6 @@ mod tests {
         ];
         for (value, repr) in cases {
             assert_eq!(py_value_repr(&value), repr, "{value}");
-        }
-    }
-
-    #[test]
-    fn status_table_matches_the_spec() {
-        use ErrorCode::*;
-        let table = [
-            (SchemaValidation, 422),
-            (UnknownModel, 400),
-            (RetargetingUnsupported, 400),
-            (UnsupportedConstraint, 400),
-            (UnsupportedSegment, 400),
-            (UnknownJoint, 400),
-            (InvalidSkeleton, 400),
-            (FrameOutOfRange, 400),
-            (InvalidOptions, 400),
-            (InvalidRequest, 400),
-            (VersionUnsupported, 400),
-            (Unauthorized, 401),
-            (Forbidden, 403),
-            (PayloadTooLarge, 413),
-            (RateLimited, 429),
-            (InternalError, 500),
-            (ResourceExhausted, 503),
-            (ModelUnavailable, 503),
-            (Timeout, 504),
-        ];
-        for (code, status) in table {
-            assert_eq!(code.status().as_u16(), status, "{}", code.as_str());
         }
     }
 

@@ -9,19 +9,14 @@ use crate::bindings::MotionResult;
 use crate::error::ApiError;
 use crate::gltf;
 use crate::motion::Motion;
-use crate::registry::Registry;
 use crate::runtime::convert;
 use crate::trajectory;
 use crate::validate::Validated;
 
 /// Runs a validated request through its model and encodes the answer, with
 /// the spec it was validated against throughout.
-pub async fn run(valid: &Validated, registry: &Registry) -> Result<gltf::Document, ApiError> {
-    let (req, spec) = (&valid.request, &valid.spec);
-    let backbone = registry
-        .get(&req.model)
-        .expect("validation looked the model up")
-        .clone();
+pub async fn run(valid: &Validated) -> Result<gltf::Document, ApiError> {
+    let (req, spec, backbone) = (&valid.request, &valid.spec, &valid.model);
     let span = tracing::info_span!(
         "generate",
         model = %spec.id,
@@ -33,7 +28,8 @@ pub async fn run(valid: &Validated, registry: &Registry) -> Result<gltf::Documen
         let started = Instant::now();
         let result = backbone.generate(convert::request(req, spec.fps)).await;
         tracing::Span::current().record("seconds", started.elapsed().as_secs_f64());
-        encode(valid, result?)
+        let result = result?;
+        heavy(|| encode(valid, result))
     }
     .instrument(span)
     .await
@@ -42,14 +38,8 @@ pub async fn run(valid: &Validated, registry: &Registry) -> Result<gltf::Documen
 /// Runs one batch body's valid items for one model (all naming it) through
 /// the backbone's batch hook in one call, encoding each answer; `None` when
 /// the backbone has no hook (the caller runs them one by one).
-pub async fn run_group(
-    items: &[&Validated],
-    registry: &Registry,
-) -> Option<Vec<Result<gltf::Document, ApiError>>> {
-    let backbone = registry
-        .get(&items.first()?.request.model)
-        .expect("validation looked the model up")
-        .clone();
+pub async fn run_group(items: &[&Validated]) -> Option<Vec<Result<gltf::Document, ApiError>>> {
+    let backbone = &items.first()?.model;
     if !backbone.has_batch_hook() {
         return None;
     }
@@ -69,18 +59,32 @@ pub async fn run_group(
         let results = backbone.generate_batch(requests).await;
         tracing::Span::current().record("seconds", started.elapsed().as_secs_f64());
         match results {
-            Ok(results) => items
-                .iter()
-                .zip(results)
-                .map(|(valid, result)| encode(valid, result?))
-                .collect(),
+            Ok(results) => heavy(|| {
+                items
+                    .iter()
+                    .zip(results)
+                    .map(|(valid, result)| encode(valid, result?))
+                    .collect()
+            }),
             // The whole group failed: every item says so.
-            Err(e) => vec![Err(e); items.len()],
+            Err(e) => vec![Err(ApiError::from(e)); items.len()],
         }
     }
     .instrument(span)
     .await;
     Some(answers)
+}
+
+/// Runs CPU-heavy work (the trajectory analysis and glTF encoding of a long
+/// multi-sample answer take tens of milliseconds) so that it cannot stall
+/// the async worker it was called on: on a multi-threaded runtime the
+/// worker's other tasks (the accept loop, other connections) move to
+/// another worker meanwhile.
+fn heavy<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 /// Checks a backbone's result against the request and encodes it.

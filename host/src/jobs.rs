@@ -15,7 +15,6 @@ use tokio::task::AbortHandle;
 use crate::error::{ApiError, ErrorCode};
 use crate::generate;
 use crate::gltf;
-use crate::registry::Registry;
 use crate::validate::Validated;
 
 /// Seconds a client is asked to wait between polls.
@@ -76,11 +75,7 @@ impl Jobs {
     }
 
     /// Starts `valid` in the background, or refuses when the table is full.
-    pub fn submit(
-        self: &Arc<Self>,
-        valid: Validated,
-        registry: Arc<Registry>,
-    ) -> Result<Submitted, ApiError> {
+    pub fn submit(self: &Arc<Self>, valid: Validated) -> Result<Submitted, ApiError> {
         let id = new_id();
         let mut table = self.lock();
         self.sweep(&mut table);
@@ -99,7 +94,7 @@ impl Jobs {
         // The table lock is held until the entry exists, so the task's
         // completion always finds it (unless the job was deleted).
         let task = tokio::spawn(async move {
-            let outcome = generate::run(&valid, &registry).await;
+            let outcome = generate::run(&valid).await;
             jobs.finish(&job_id, outcome);
         });
         table.insert(

@@ -12,7 +12,6 @@ pub mod capabilities;
 pub mod error;
 pub mod generate;
 pub mod gltf;
-pub mod gpu;
 pub mod http;
 pub mod jobs;
 pub mod motion;
@@ -21,3 +20,6 @@ pub mod request;
 pub mod runtime;
 pub mod trajectory;
 pub mod validate;
+
+/// The GPU tensor runtime (its own crate, `motionmcp-gpu`).
+pub use motionmcp_gpu as gpu;

@@ -3,10 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use motionmcp_host::gpu::GpuChoice;
+use motionmcp_host::http::conn::default_max_connections;
+use motionmcp_host::http::HttpLimits;
 use motionmcp_host::jobs::JobLimits;
 use motionmcp_host::registry::Registry;
 use motionmcp_host::runtime::{ComponentCache, Limits, Origin, Runtime};
@@ -92,16 +95,66 @@ struct ServeArgs {
     /// GPU adapter for models that import the tensor interface (`WGPU_BACKEND`
     /// narrows `auto`); the choice is logged and shown in /health
     #[arg(long, value_enum, default_value = "auto")]
-    gpu: GpuChoice,
+    gpu: GpuArg,
 
     /// GPU memory one model may hold (tensors, pooled buffers and weights of all its
     /// instances), in MiB; past it the request gets 503 resource_exhausted
     #[arg(long, value_name = "MIB", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     gpu_memory_mb: u64,
 
+    /// Longest estimated GPU time of one dispatch, in milliseconds (a single op cannot
+    /// be stopped once queued; this bounds how long one request can hold the GPU
+    /// every model shares); a longer op is refused and the request gets 503
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    gpu_max_dispatch_ms: u64,
+
     /// Largest motion result a backbone may return, in MiB; larger is 500 internal_error
     #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     max_result_mb: u64,
+
+    /// Seconds a client has to send a request's headers, counted from when the
+    /// connection opens and again after each answer (so also the idle keep-alive
+    /// deadline); past it the connection is closed
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = positive_seconds)]
+    header_timeout: f64,
+
+    /// Seconds a client has to send a request's whole body once its headers have
+    /// arrived; past it the answer is 504 timeout
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
+    body_timeout: f64,
+
+    /// Connections open at once; more are closed as soon as accepted
+    /// [default: 3/4 of the descriptor limit less 128, at most 10000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
+
+    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM; then the
+    /// process exits whatever its backbones or the GPU are doing
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_seconds)]
+    shutdown_grace: f64,
+}
+
+/// `--gpu`: which adapter GPU models get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum GpuArg {
+    /// The best adapter of any enabled backend (`WGPU_BACKEND` narrows it).
+    Auto,
+    Vulkan,
+    Gl,
+    /// A software adapter (Mesa's lavapipe or llvmpipe): slow, but always
+    /// the same numbers and no driver to trust.
+    CpuFallback,
+}
+
+impl From<GpuArg> for GpuChoice {
+    fn from(arg: GpuArg) -> GpuChoice {
+        match arg {
+            GpuArg::Auto => GpuChoice::Auto,
+            GpuArg::Vulkan => GpuChoice::Vulkan,
+            GpuArg::Gl => GpuChoice::Gl,
+            GpuArg::CpuFallback => GpuChoice::CpuFallback,
+        }
+    }
 }
 
 fn positive_seconds(s: &str) -> Result<f64, String> {
@@ -112,12 +165,23 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
 }
 
 impl ServeArgs {
+    fn http_limits(&self) -> HttpLimits {
+        HttpLimits {
+            header_timeout: Duration::from_secs_f64(self.header_timeout),
+            body_timeout: Duration::from_secs_f64(self.body_timeout),
+            max_connections: self
+                .max_connections
+                .map_or_else(default_max_connections, |n| n as usize),
+            shutdown_grace: Duration::from_secs_f64(self.shutdown_grace),
+        }
+    }
+
     fn limits(&self) -> Limits {
         let defaults = Limits::default();
         let instances = self.instances.map_or(defaults.instances, |n| n as usize);
         Limits {
             memory_bytes: (self.memory_mb << 20) as usize,
-            deadline: std::time::Duration::from_secs_f64(self.timeout),
+            deadline: Duration::from_secs_f64(self.timeout),
             result_bytes: (self.max_result_mb << 20) as usize,
             instances,
             queue: self.queue.map_or(
@@ -126,6 +190,7 @@ impl ServeArgs {
             ),
             weights: self.weights.clone(),
             gpu_memory_bytes: self.gpu_memory_mb << 20,
+            gpu_max_dispatch: Duration::from_millis(self.gpu_max_dispatch_ms),
         }
     }
 }
@@ -144,10 +209,15 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match cli.command {
+    let outcome = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Inspect(args) => runtime.block_on(inspect(args)),
-    }
+    };
+    // A backbone call can still hold a blocking thread (a guest spinning in
+    // wasm until its epoch deadline, a wait on the GPU): dropping the runtime
+    // would wait for it. The grace period is over by now; do not wait.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    outcome
 }
 
 async fn inspect(args: InspectArgs) -> Result<()> {
@@ -174,8 +244,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let limits = args.limits();
     tracing::info!(?limits, "backbone limits");
-    let runtime =
-        Runtime::new(ComponentCache::new(cache_dir), limits, args.models.len())?.with_gpu(args.gpu);
+    let runtime = Runtime::new(ComponentCache::new(cache_dir), limits, args.models.len())?
+        .with_gpu(args.gpu.into());
     let mut models = Vec::with_capacity(args.models.len());
     // Registration order is the order given; setup runs in that order too.
     for path in &args.models {
@@ -196,6 +266,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         models.push(model);
     }
     let registry = Arc::new(Registry::new(models)?);
+    // Never dropped: dropping a model's GPU device waits for the work still
+    // queued on it (a timed-out guest's, say), which would hold the exit.
+    // The process is ending when the registry would go; the OS frees it.
+    std::mem::forget(Arc::clone(&registry));
     let listener = TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -207,9 +281,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
         capacity: args.max_jobs as usize,
         retention: std::time::Duration::from_secs_f64(args.job_retention),
     };
-    motionmcp_host::http::serve(listener, registry.clone(), jobs, shutdown_signal()).await?;
-    for model in registry.iter() {
-        model.teardown().await;
+    let http = args.http_limits();
+    tracing::info!(?http, "http limits");
+    let grace = http.shutdown_grace;
+    motionmcp_host::http::serve(listener, registry.clone(), jobs, http, shutdown_signal()).await?;
+    // Teardown is guest code: it gets a bounded time too, so a backbone
+    // cannot keep the process from exiting.
+    let teardown = async {
+        for model in registry.iter() {
+            model.teardown().await;
+        }
+    };
+    if tokio::time::timeout(grace, teardown).await.is_err() {
+        tracing::warn!("teardown ran past the grace period; exiting without it");
     }
     tracing::info!("stopped");
     Ok(())

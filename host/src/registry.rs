@@ -1,11 +1,14 @@
-//! The hosted models, keyed by id in registration order (D7). Specs are
-//! read from the models as they stand (C31), so nothing here caches them.
+//! The hosted models, keyed by id in registration order (D7), and the
+//! protocol's rules for their specs: checked at load (C292, `check_spec`),
+//! and re-read on every `/capabilities` (C31), a new spec adopted only when
+//! it keeps those rules.
 
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
 
 use crate::bindings::ModelSpec;
+use crate::capabilities::check_spec;
 use crate::runtime::Backbone;
 use crate::validate::Models;
 
@@ -14,10 +17,15 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Refuses zero models and duplicate ids (C292).
+    /// Refuses zero models, invalid specs and duplicate ids (C292).
     pub fn new(models: Vec<Arc<Backbone>>) -> Result<Self> {
         if models.is_empty() {
             bail!("no models to serve");
+        }
+        for m in &models {
+            if let Err(e) = check_spec(&m.spec()) {
+                bail!("model {} describes an invalid model: {e}", m.id());
+            }
         }
         for (i, m) in models.iter().enumerate() {
             if models[..i].iter().any(|other| other.id() == m.id()) {
@@ -38,7 +46,7 @@ impl Registry {
             .iter()
             .map(|m| {
                 let m = Arc::clone(m);
-                tokio::spawn(async move { m.current_spec().await })
+                tokio::spawn(async move { current_spec(&m).await })
             })
             .collect();
         let mut specs = Vec::with_capacity(asking.len());
@@ -78,9 +86,42 @@ impl Registry {
     }
 }
 
+/// The model's spec as it stands now (C31): what an idle instance says,
+/// when one was free and its answer keeps the rules a spec must keep at load
+/// and the model's id (ids route requests and are fixed at load); else the
+/// spec last read, and the log says why.
+async fn current_spec(model: &Arc<Backbone>) -> Arc<ModelSpec> {
+    if let Some(spec) = model.read_spec().await {
+        match adoptable(model.id(), &spec) {
+            Ok(()) => model.set_spec(spec),
+            Err(why) => {
+                tracing::warn!(model = %model.id(), error = %why, "keeping the last spec")
+            }
+        }
+    }
+    model.spec()
+}
+
+/// Whether a spec read later may replace the model's: same id, valid.
+fn adoptable(id: &str, spec: &ModelSpec) -> Result<(), String> {
+    if spec.id != id {
+        return Err(format!(
+            "the backbone renamed itself to {:?}; ids are fixed at load",
+            spec.id
+        ));
+    }
+    check_spec(spec).map_err(|e| format!("the backbone described an invalid model: {e}"))
+}
+
 impl Models for Registry {
+    type Model = Arc<Backbone>;
+
     fn spec(&self, id: &str) -> Option<Arc<ModelSpec>> {
         self.get(id).map(|m| m.spec())
+    }
+
+    fn model(&self, id: &str) -> Option<(Arc<Backbone>, Arc<ModelSpec>)> {
+        self.get(id).map(|m| (Arc::clone(m), m.spec()))
     }
 
     fn ids(&self) -> Vec<String> {

@@ -91,9 +91,23 @@ impl Server {
     }
 
     pub fn start_paths(paths: &[PathBuf], extra: &[&str]) -> Server {
+        Server::start_wrapped(&[], paths, extra)
+    }
+
+    /// As [`Server::start_paths`], with the host run through `wrapper` (a
+    /// command that ends by exec-ing its arguments, e.g. a shell that first
+    /// lowers a limit), so the child's pid is still the server's.
+    pub fn start_wrapped(wrapper: &[&str], paths: &[PathBuf], extra: &[&str]) -> Server {
         let logs = tempdir::Dir::new("logs");
         let stderr_log = logs.0.join("stderr.log");
-        let mut command = Command::new(host_binary());
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(host_binary());
+                c
+            }
+            None => Command::new(host_binary()),
+        };
         command
             .arg("serve")
             .args(paths)
@@ -130,6 +144,11 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends raw bytes; returns the parsed answer.

@@ -1,8 +1,9 @@
 //! P2–P5: the body cap, enforced while reading (D8), and JSON decoding.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper::HeaderMap;
 use serde_json::{json, Value};
 
@@ -11,12 +12,36 @@ use crate::error::{ApiError, ErrorCode};
 /// Longest JSON-error message, as the reference truncates it.
 const MAX_JSON_MESSAGE: usize = 500;
 
-/// Reads at most `cap` bytes; more is refused without reading further.
-pub async fn read_capped(
+/// Reads at most `cap` bytes within `deadline`; more is refused without
+/// reading further, and a body still arriving at the deadline is refused
+/// (a slow-but-steady upload within the cap finishes well before it).
+pub async fn read_capped<B: super::ReqBody>(
     headers: &HeaderMap,
-    mut body: Incoming,
+    body: B,
     cap: u64,
+    deadline: Duration,
 ) -> Result<Bytes, ApiError> {
+    let mut buf = BytesMut::new();
+    match tokio::time::timeout(deadline, read_into(&mut buf, headers, body, cap)).await {
+        Ok(read) => read.map(|()| buf.freeze()),
+        Err(_) => Err(ApiError::new(
+            ErrorCode::Timeout,
+            format!(
+                "the request body did not arrive within the {}s body deadline ({} bytes received)",
+                deadline.as_secs_f64(),
+                buf.len()
+            ),
+        )
+        .with_details(json!({"body_timeout_seconds": deadline.as_secs_f64()}))),
+    }
+}
+
+async fn read_into<B: super::ReqBody>(
+    buf: &mut BytesMut,
+    headers: &HeaderMap,
+    mut body: B,
+    cap: u64,
+) -> Result<(), ApiError> {
     if let Some(value) = headers.get(hyper::header::CONTENT_LENGTH) {
         let declared = value
             .to_str()
@@ -31,7 +56,6 @@ pub async fn read_capped(
             .with_details(json!({"max_request_bytes": cap, "request_bytes": declared})));
         }
     }
-    let mut buf = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             ApiError::new(
@@ -50,7 +74,7 @@ pub async fn read_capped(
             buf.extend_from_slice(&data);
         }
     }
-    Ok(buf.freeze())
+    Ok(())
 }
 
 /// Strict RFC 8259 UTF-8 JSON (a leading BOM is skipped). `NaN`, `Infinity`,

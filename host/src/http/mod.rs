@@ -1,6 +1,10 @@
 //! HTTP/1.1 on hyper + tokio: routing, responses and the accept loop.
 
 mod body;
+pub mod conn;
+pub mod status;
+#[cfg(test)]
+mod tests;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,7 +18,8 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Serialize;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tracing::Instrument;
@@ -26,6 +31,8 @@ use crate::gltf;
 use crate::jobs::{JobLimits, Jobs, Poll, POLL_AFTER_SECONDS};
 use crate::registry::Registry;
 use crate::validate;
+pub use conn::HttpLimits;
+use conn::{Backoff, ConnectionCap, RateLimitedLog};
 
 type Answer = Response<Full<Bytes>>;
 
@@ -37,9 +44,6 @@ pub fn decode_body(bytes: &[u8]) -> Result<Value, ApiError> {
 const JSON: &str = "application/json";
 const GLTF_JSON: &str = "model/gltf+json";
 const GLTF_BINARY: &str = "model/gltf-binary";
-
-/// How long in-flight requests get to finish after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
@@ -53,17 +57,17 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Answer {
     r
 }
 
-fn json(status: StatusCode, value: &Value) -> Answer {
+fn json(status: StatusCode, value: &impl Serialize) -> Answer {
     respond(
         status,
         JSON,
-        serde_json::to_vec(value).expect("JSON values serialise"),
+        serde_json::to_vec(value).expect("wire documents serialise"),
     )
 }
 
 /// The envelope with the code's status; retryable codes carry `Retry-After`.
 pub fn error(e: &ApiError) -> Answer {
-    let mut r = json(e.code.status(), &e.envelope());
+    let mut r = json(status::of(e.code), &e.envelope());
     if e.code.retryable() {
         r.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
@@ -85,14 +89,23 @@ fn method_not_allowed(allow: &'static str) -> Answer {
 struct Shared {
     registry: Arc<Registry>,
     jobs: Arc<Jobs>,
+    limits: HttpLimits,
 }
 
 const JOBS_PREFIX: &str = "/generate/jobs/";
 
-async fn route(req: Request<Incoming>, shared: &Shared) -> Answer {
+/// A request body the router can read: hyper's `Incoming` from a socket,
+/// or any in-memory body in tests.
+pub trait ReqBody:
+    hyper::body::Body<Data = Bytes, Error: std::fmt::Display> + Unpin + Send
+{
+}
+impl<B: hyper::body::Body<Data = Bytes, Error: std::fmt::Display> + Unpin + Send> ReqBody for B {}
+
+async fn route<B: ReqBody>(req: Request<B>, shared: &Shared) -> Answer {
     let registry = &shared.registry;
     if let Some(id) = req.uri().path().strip_prefix(JOBS_PREFIX) {
-        return job(&req, id, &shared.jobs);
+        return job(&req, id, &shared.jobs).await;
     }
     match (req.uri().path(), req.method()) {
         ("/capabilities", &Method::GET) => {
@@ -103,7 +116,7 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Answer {
         }
         ("/capabilities", _) => method_not_allowed("GET"),
         ("/generate", &Method::POST) => match post_generate(req, shared).await {
-            Ok(Generated::Single(doc, format)) => gltf_answer(doc, format),
+            Ok(Generated::Single(doc, format)) => gltf_answer(doc, format).await,
             Ok(Generated::Batch(results)) => json(StatusCode::OK, &results),
             Ok(Generated::Accepted(job)) => accepted(&job.id, Some(&job.submitted_at)),
             Err(e) => error(&e),
@@ -133,39 +146,83 @@ enum Format {
     Binary,
 }
 
-/// `200` with the document in the format the client accepts.
-fn gltf_answer(doc: gltf::Document, format: Format) -> Answer {
-    match format {
-        Format::Json => respond(
-            StatusCode::OK,
+/// `200` with the document in the format the client accepts. Serialising
+/// (base64 of the buffer included) takes tens of milliseconds for a long
+/// multi-sample answer: it runs on the blocking pool, not on the workers
+/// that accept connections.
+async fn gltf_answer(doc: gltf::Document, format: Format) -> Answer {
+    let written = tokio::task::spawn_blocking(move || match format {
+        Format::Json => (
             GLTF_JSON,
             serde_json::to_vec(&doc.into_json()).expect("documents serialise"),
         ),
-        Format::Binary => respond(StatusCode::OK, GLTF_BINARY, doc.into_glb()),
+        Format::Binary => (GLTF_BINARY, doc.into_glb()),
+    })
+    .await;
+    match written {
+        Ok((content_type, body)) => respond(StatusCode::OK, content_type, body),
+        Err(e) => error(&ApiError::internal(format!(
+            "encoding the answer did not complete: {e}"
+        ))),
     }
 }
 
 impl Format {
+    /// GLB when the client's `Accept` (RFC 9110 §12.5.1) ranks
+    /// `model/gltf-binary` above zero and strictly above the JSON answer
+    /// (`model/gltf+json`, `model/*`, `*/*` or `application/json`); JSON
+    /// otherwise, the protocol's default.
     fn from_accept(headers: &hyper::HeaderMap) -> Format {
-        let wants_glb = headers
+        let ranges: Vec<(String, f32)> = headers
             .get_all(hyper::header::ACCEPT)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .any(|item| {
-                let mut parts = item.split(';').map(str::trim);
-                let refused = parts.clone().skip(1).any(|p| p.replace(' ', "") == "q=0");
-                parts
-                    .next()
-                    .is_some_and(|m| m.eq_ignore_ascii_case(GLTF_BINARY))
-                    && !refused
-            });
-        if wants_glb {
+            .filter_map(media_range)
+            .collect();
+        let quality = |media: &str| -> f32 {
+            // The most specific range that matches decides (RFC 9110).
+            let (kind, _) = media.split_once('/').unwrap_or((media, ""));
+            let wildcard = format!("{kind}/*");
+            [media, wildcard.as_str(), "*/*"]
+                .iter()
+                .find_map(|want| {
+                    ranges
+                        .iter()
+                        .find(|(range, _)| range == want)
+                        .map(|&(_, q)| q)
+                })
+                .unwrap_or(0.0)
+        };
+        let glb = quality(GLTF_BINARY);
+        let json = quality(GLTF_JSON).max(quality(JSON));
+        if glb > 0.0 && glb > json {
             Format::Binary
         } else {
             Format::Json
         }
     }
+}
+
+/// One `Accept` item as (lower-case media range, quality); a malformed
+/// quality counts as 0 (the item is ignored).
+fn media_range(item: &str) -> Option<(String, f32)> {
+    let mut parts = item.split(';').map(str::trim);
+    let range = parts.next().filter(|r| !r.is_empty())?.to_ascii_lowercase();
+    let mut q = 1.0;
+    for param in parts {
+        if let Some((name, value)) = param.split_once('=') {
+            if name.trim().eq_ignore_ascii_case("q") {
+                q = value
+                    .trim()
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|q| (0.0..=1.0).contains(q))
+                    .unwrap_or(0.0);
+            }
+        }
+    }
+    Some((range, q))
 }
 
 enum Generated {
@@ -181,32 +238,89 @@ enum Generated {
 /// `retargeting` key: none of the hosted models retargets on the server.
 /// When a model runs on the GPU, `gpu` names the adapter and each GPU
 /// model's memory in use against its quota.
-fn health(registry: &Registry) -> Value {
-    let models: Vec<&str> = registry.iter().map(|m| m.id()).collect();
-    let mut health = serde_json::json!({"status": "ok", "models": models});
-    let mut memory = serde_json::Map::new();
-    for model in registry.iter() {
-        if let Some((adapter, used, limit)) = model.gpu_status() {
-            if health.get("gpu").is_none() {
-                health["gpu"] = adapter;
-            }
-            memory.insert(
-                model.id().to_owned(),
-                serde_json::json!({"used_bytes": used, "limit_bytes": limit}),
-            );
-        }
-    }
-    if let Some(gpu) = health.get_mut("gpu") {
-        gpu["memory"] = Value::Object(memory);
-    }
-    health
+#[derive(Serialize)]
+struct Health<'a> {
+    status: &'static str,
+    models: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gpu: Option<GpuHealth<'a>>,
 }
 
-async fn post_generate(req: Request<Incoming>, shared: &Shared) -> Result<Generated, ApiError> {
+#[derive(Serialize)]
+struct GpuHealth<'a> {
+    adapter: String,
+    backend: String,
+    device_type: String,
+    driver: String,
+    /// Model id → its GPU memory, in registration order.
+    #[serde(serialize_with = "in_order")]
+    memory: Vec<(&'a str, GpuMemory)>,
+}
+
+#[derive(Serialize)]
+struct GpuMemory {
+    used_bytes: u64,
+    limit_bytes: u64,
+}
+
+/// Pairs as a JSON object, keeping their order.
+fn in_order<S: serde::Serializer, V: Serialize>(
+    pairs: &[(&str, V)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
+fn health(registry: &Registry) -> Health<'_> {
+    let mut gpu: Option<GpuHealth> = None;
+    for model in registry.iter() {
+        if let Some((adapter, used, limit)) = model.gpu_status() {
+            let entry = gpu.get_or_insert_with(|| GpuHealth {
+                adapter: adapter.adapter,
+                backend: adapter.backend,
+                device_type: adapter.device_type,
+                driver: adapter.driver,
+                memory: Vec::new(),
+            });
+            entry.memory.push((
+                model.id(),
+                GpuMemory {
+                    used_bytes: used,
+                    limit_bytes: limit,
+                },
+            ));
+        }
+    }
+    Health {
+        status: "ok",
+        models: registry.iter().map(|m| m.id()).collect(),
+        gpu,
+    }
+}
+
+/// A job's `202` body (mmcp.md §10.1).
+#[derive(Serialize)]
+struct JobAccepted<'a> {
+    job_id: &'a str,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    submitted_at: Option<&'a str>,
+}
+
+async fn post_generate<B: ReqBody>(
+    req: Request<B>,
+    shared: &Shared,
+) -> Result<Generated, ApiError> {
     let registry = &shared.registry;
     let (parts, incoming) = req.into_parts();
     let format = Format::from_accept(&parts.headers);
-    let bytes = body::read_capped(&parts.headers, incoming, registry.global_body_cap()).await?;
+    let bytes = body::read_capped(
+        &parts.headers,
+        incoming,
+        registry.global_body_cap(),
+        shared.limits.body_timeout,
+    )
+    .await?;
     let value = body::decode(&bytes)?;
     if batch::is_batch(&value) {
         return batch::run(&value, registry).await.map(Generated::Batch);
@@ -214,21 +328,19 @@ async fn post_generate(req: Request<Incoming>, shared: &Shared) -> Result<Genera
     // Validation answers at once, async model or not.
     let valid = validate::single(&value, bytes.len(), registry.as_ref())?;
     if valid.spec.supports_async {
-        return shared
-            .jobs
-            .submit(valid, registry.clone())
-            .map(Generated::Accepted);
+        return shared.jobs.submit(valid).map(Generated::Accepted);
     }
-    let doc = generate::run(&valid, registry).await?;
+    let doc = generate::run(&valid).await?;
     Ok(Generated::Single(doc, format))
 }
 
 /// `202 Accepted` for a job: where to poll and when.
 fn accepted(id: &str, submitted_at: Option<&str>) -> Answer {
-    let mut body = serde_json::json!({"job_id": id, "status": "running"});
-    if let Some(at) = submitted_at {
-        body["submitted_at"] = at.into();
-    }
+    let body = JobAccepted {
+        job_id: id,
+        status: "running",
+        submitted_at,
+    };
     let mut r = json(StatusCode::ACCEPTED, &body);
     let headers = r.headers_mut();
     if let Ok(location) = HeaderValue::from_str(&format!("{JOBS_PREFIX}{id}")) {
@@ -242,7 +354,7 @@ fn accepted(id: &str, submitted_at: Option<&str>) -> Answer {
 }
 
 /// `GET` polls a job, `DELETE` cancels it (mmcp.md §10.1).
-fn job(req: &Request<Incoming>, id: &str, jobs: &Jobs) -> Answer {
+async fn job<B>(req: &Request<B>, id: &str, jobs: &Jobs) -> Answer {
     let unknown = || {
         error(
             &ApiError::new(
@@ -255,7 +367,7 @@ fn job(req: &Request<Incoming>, id: &str, jobs: &Jobs) -> Answer {
     match *req.method() {
         Method::GET => match jobs.poll(id) {
             Some(Poll::Running) => accepted(id, None),
-            Some(Poll::Done(doc)) => gltf_answer(doc, Format::from_accept(req.headers())),
+            Some(Poll::Done(doc)) => gltf_answer(doc, Format::from_accept(req.headers())).await,
             Some(Poll::Failed(e)) => error(&e),
             None => unknown(),
         },
@@ -300,35 +412,66 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Answer, I
 }
 
 /// Accepts connections until `shutdown` resolves, then lets in-flight
-/// requests finish (up to a grace period).
+/// requests finish (up to the grace period). Connections beyond the cap are
+/// closed as soon as accepted; `accept` failures (descriptor exhaustion)
+/// back off instead of spinning; both are logged at most once per 10 s.
 pub async fn serve(
     listener: TcpListener,
     registry: Arc<Registry>,
     jobs: JobLimits,
+    limits: HttpLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let cap = ConnectionCap::new(limits.max_connections);
+    let grace = limits.shutdown_grace;
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    // hyper's clock for the header deadline starts when the connection opens
+    // and again after each answer, so it also closes idle keep-alives.
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
     let shared = Arc::new(Shared {
         registry,
         jobs: Arc::new(Jobs::new(jobs)),
+        limits,
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let refused_log = RateLimitedLog::new(LOG_PERIOD);
+    let failed_log = RateLimitedLog::new(LOG_PERIOD);
+    let mut backoff = Backoff::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer): (_, SocketAddr) = match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
+                    Ok(pair) => {
+                        backoff.reset();
+                        pair
                     }
+                    Err(e) => {
+                        let pause = backoff.fail();
+                        if let Some(count) = failed_log.hit() {
+                            tracing::warn!(error = %e, count, pause_ms = pause.as_millis() as u64, "accept failed; backing off");
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => continue,
+                            _ = &mut shutdown => break,
+                        }
+                    }
+                };
+                let Some(permit) = cap.admit() else {
+                    drop(stream);
+                    if let Some(count) = refused_log.hit() {
+                        tracing::warn!(max_connections = cap.max(), count, "connection cap reached; closing new connections");
+                    }
+                    continue;
                 };
                 let shared = shared.clone();
                 let service = service_fn(move |req| handle(req, shared.clone()));
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
+                let conn = http1.serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
+                    let _permit = permit;
                     if let Err(e) = conn.await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
@@ -338,8 +481,11 @@ pub async fn serve(
         }
     }
     drop(listener);
-    tracing::info!("shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    tracing::info!(
+        open = cap.open(),
+        "shutting down: waiting for in-flight requests"
+    );
+    if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
     {
@@ -347,3 +493,6 @@ pub async fn serve(
     }
     Ok(())
 }
+
+/// How often a repeated connection-level warning may be written.
+const LOG_PERIOD: Duration = Duration::from_secs(10);

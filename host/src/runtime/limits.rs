@@ -23,6 +23,10 @@ pub struct Limits {
     /// GPU memory one model may hold (its tensors, pooled buffers and
     /// weights, all instances together): `serve --gpu-memory`.
     pub gpu_memory_bytes: u64,
+    /// Longest estimated GPU time of one dispatch (`serve
+    /// --gpu-max-dispatch-ms`): bounds how long one request's queued work
+    /// can hold the GPU queue every model shares.
+    pub gpu_max_dispatch: Duration,
 }
 
 impl Default for Limits {
@@ -36,6 +40,7 @@ impl Default for Limits {
             queue: default_queue(cores),
             weights: None,
             gpu_memory_bytes: 4 << 30,
+            gpu_max_dispatch: Duration::from_secs(10),
         }
     }
 }
@@ -84,5 +89,41 @@ impl wasmtime::ResourceLimiter for MemoryCap {
         // Tables hold function references; a million is far beyond any
         // real backbone and keeps a table bomb small.
         Ok(desired <= 1_000_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::ResourceLimiter;
+
+    #[test]
+    fn deadlines_are_counted_in_ticks_of_at_least_one() {
+        assert_eq!(deadline_ticks(Duration::from_secs(120)), 12_000);
+        assert_eq!(deadline_ticks(Duration::from_millis(15)), 1);
+        assert_eq!(deadline_ticks(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn the_default_queue_is_four_per_instance_and_at_least_64() {
+        assert_eq!(default_queue(1), 64);
+        assert_eq!(default_queue(16), 64);
+        assert_eq!(default_queue(32), 128);
+    }
+
+    #[test]
+    fn the_memory_cap_refuses_growth_past_it_and_remembers() {
+        let mut cap = MemoryCap {
+            cap: 1 << 20,
+            exceeded: false,
+        };
+        assert!(cap.memory_growing(0, 1 << 20, None).unwrap());
+        assert!(!cap.exceeded);
+        assert!(!cap
+            .memory_growing(1 << 20, (1 << 20) + 65536, None)
+            .unwrap());
+        assert!(cap.exceeded);
+        assert!(cap.table_growing(0, 1_000_000, None).unwrap());
+        assert!(!cap.table_growing(0, 1_000_001, None).unwrap());
     }
 }

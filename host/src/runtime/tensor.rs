@@ -17,9 +17,15 @@ use crate::bindings::mmcp::backbone::weights;
 use crate::gpu::weights::WeightStore;
 use crate::gpu::{BinaryOp, DType, Gpu, Quota, ReduceOp, Session, Tensor, TensorError, UnaryOp};
 
-/// Live tensor handles one instance may hold; reshapes cost no GPU memory,
-/// so the quota alone would not bound the table.
-pub const MAX_HANDLES: usize = 1 << 20;
+/// Live tensor handles one instance may hold. Each costs host memory (the
+/// table entry, wgpu's bookkeeping of its buffer) that the GPU quota does
+/// not see, and reshapes cost no GPU memory at all, so the quota alone
+/// would not bound it: past this, ops answer `out-of-memory`. A transformer
+/// holds a few hundred weights and a few dozen live activations.
+pub const MAX_HANDLES: usize = 1 << 16;
+
+/// Most tensors one `concat` takes (its list is lifted into host memory).
+pub const MAX_CONCAT_PARTS: usize = 4096;
 
 /// What every instance of one GPU model shares.
 pub struct ModelGpu {
@@ -44,8 +50,15 @@ impl GpuState {
         }
     }
 
-    pub fn set_deadline(&mut self, deadline: Instant) {
+    /// Arms the session for one call: its deadline and the one-dispatch cap.
+    pub fn arm(&mut self, deadline: Instant, max_dispatch: std::time::Duration) {
         self.session.set_deadline(Some(deadline));
+        self.session.set_max_dispatch(Some(max_dispatch));
+    }
+
+    /// After a call: pooled buffers go back to the model's quota.
+    pub fn trim(&mut self) {
+        self.session.trim();
     }
 
     pub fn quota(&self) -> &Arc<Quota> {
@@ -128,9 +141,10 @@ impl GuestState {
         };
         let gpu = self.gpu.as_mut().expect("a tensor implies a GPU");
         if gpu.handles >= MAX_HANDLES {
-            return Err(wasmtime::Error::msg(format!(
-                "the backbone holds more than {MAX_HANDLES} tensor handles"
-            )));
+            gpu.session.release(tensor);
+            return Ok(Err(wit::TensorError::OutOfMemory(format!(
+                "the backbone holds {MAX_HANDLES} tensor handles, the most one instance may hold: drop tensors it no longer needs"
+            ))));
         }
         gpu.handles += 1;
         Ok(Ok(self.table.push(tensor)?))
@@ -389,6 +403,12 @@ impl wit::HostTensor for GuestState {
     }
 
     fn concat(&mut self, parts: Vec<Resource<Tensor>>, axis: u32) -> Answer<Resource<Tensor>> {
+        if parts.len() > MAX_CONCAT_PARTS {
+            return Ok(Err(wit::TensorError::InvalidArgument(format!(
+                "concat takes {MAX_CONCAT_PARTS} tensors at most, got {}",
+                parts.len()
+            ))));
+        }
         let tensors: Vec<Tensor> = parts
             .iter()
             .map(|h| self.tensor(h))

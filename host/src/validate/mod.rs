@@ -17,8 +17,13 @@ use crate::request::GenerateRequest;
 
 /// What validation needs to know about the hosted models.
 pub trait Models {
+    /// What a validated request carries to name its model (the registry's
+    /// handle, so nothing looks the model up by name again).
+    type Model;
     /// The model's spec as it stands (a snapshot: it may change later).
     fn spec(&self, id: &str) -> Option<Arc<ModelSpec>>;
+    /// The model's handle and spec.
+    fn model(&self, id: &str) -> Option<(Self::Model, Arc<ModelSpec>)>;
     /// Every hosted id.
     fn ids(&self) -> Vec<String>;
 }
@@ -34,21 +39,30 @@ const SEGMENT_TYPES: [&str; 5] = [
 /// A request that passed validation, with the spec it was validated
 /// against: the one its answer is encoded with, even if the model's spec
 /// changes meanwhile.
-#[derive(Debug)]
-pub struct Validated {
+pub struct Validated<M = Arc<crate::runtime::Backbone>> {
     pub request: GenerateRequest,
     pub spec: Arc<ModelSpec>,
+    /// The model it names, as looked up during validation.
+    pub model: M,
 }
 
 /// Runs V5 to V11 on a decoded body of `body_len` bytes.
-pub fn single(body: &Value, body_len: usize, models: &impl Models) -> Result<Validated, ApiError> {
+pub fn single<M: Models>(
+    body: &Value,
+    body_len: usize,
+    models: &M,
+) -> Result<Validated<M::Model>, ApiError> {
     early_version(body)?;
     segment_gate(body, models)?;
     let request = schema_stage(body)?;
-    let spec = lookup(&request.model, models)?;
+    let (model, spec) = lookup(&request.model, models)?;
     model::check(&request, &spec)?;
     model_byte_cap(body_len, &spec)?;
-    Ok(Validated { request, spec })
+    Ok(Validated {
+        request,
+        spec,
+        model,
+    })
 }
 
 /// The major of a `digits.digits` version, compared without parsing so that
@@ -121,8 +135,8 @@ pub fn schema_stage(body: &Value) -> Result<GenerateRequest, ApiError> {
 }
 
 /// V9
-fn lookup(id: &str, models: &impl Models) -> Result<Arc<ModelSpec>, ApiError> {
-    models.spec(id).ok_or_else(|| {
+fn lookup<M: Models>(id: &str, models: &M) -> Result<(M::Model, Arc<ModelSpec>), ApiError> {
+    models.model(id).ok_or_else(|| {
         let mut ids = models.ids();
         ids.sort();
         ApiError::new(

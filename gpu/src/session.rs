@@ -2,10 +2,13 @@
 //! its quota.
 //!
 //! Ops are recorded into one command encoder and submitted together, every
-//! [`BATCH`] dispatches or when data is read back, so a sampling loop costs
-//! one GPU-to-CPU synchronisation per `to-list`. At most two batches are in
-//! flight: recording waits (under the deadline) for the older one, so a
-//! guest that records forever cannot queue unbounded work.
+//! [`BATCH`] dispatches, every [`CHUNK`] of estimated GPU time, or when data
+//! is read back, so a sampling loop costs one GPU-to-CPU synchronisation per
+//! `to-list`. At most two chunks are in flight: recording waits (under the
+//! deadline) for the older one, so a guest that records forever cannot queue
+//! unbounded work, and what a timed-out request leaves queued is at most
+//! about two chunks (plus one dispatch, itself capped by
+//! [`Session::set_max_dispatch`]) ahead of every other model's work.
 //!
 //! Freed buffers are kept for reuse, but only once the batch that last used
 //! them has been submitted: reuse is then ordered after every earlier use
@@ -19,11 +22,17 @@ use std::time::{Duration, Instant};
 use wgpu::util::DeviceExt;
 
 use super::kernels::Kernel;
+use super::poller::{Awaited, Missed};
 use super::tensor::{DType, GpuBuffer, Quota, Tensor, TensorError};
 use super::Gpu;
 
 /// Dispatches recorded before a batch is submitted.
 const BATCH: usize = 256;
+
+/// Estimated GPU time recorded before a batch is submitted: long enough
+/// that submitting costs nothing next to it, short enough that a batch
+/// queued for a request that has timed out delays others by little.
+pub const CHUNK: Duration = Duration::from_millis(25);
 
 /// Buffer sizes are rounded up to this, so that similar shapes share.
 const GRANULE: u64 = 256;
@@ -33,7 +42,12 @@ pub struct Session {
     quota: Arc<Quota>,
     encoder: Option<wgpu::CommandEncoder>,
     recorded: usize,
-    in_flight: Option<wgpu::SubmissionIndex>,
+    /// Estimated work recorded since the last submit (see [`Gpu::pace`]).
+    recorded_work: f64,
+    /// The last submitted batch, done when its callback has run.
+    in_flight: Option<Awaited<()>>,
+    /// Longest estimated time one dispatch may take (`None`: no cap).
+    max_dispatch: Option<Duration>,
     free: HashMap<u64, Vec<GpuBuffer>>,
     retired: Vec<GpuBuffer>,
     deadline: Option<Instant>,
@@ -54,7 +68,9 @@ impl Session {
             quota,
             encoder: None,
             recorded: 0,
+            recorded_work: 0.0,
             in_flight: None,
+            max_dispatch: None,
             free: HashMap::new(),
             retired: Vec::new(),
             deadline: None,
@@ -70,9 +86,24 @@ impl Session {
         &self.quota
     }
 
-    /// Waits for GPU work give up at `deadline` (`None`: wait for ever).
+    /// Waits for GPU work give up at `deadline` (`None`: wait for ever), and
+    /// an op whose estimated time runs far past it is refused up front.
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
+    }
+
+    /// Refuses a single dispatch estimated to take longer than `most` on
+    /// this adapter (`None`: no cap). One dispatch cannot be split or
+    /// stopped once queued, so this bounds how long any request's work can
+    /// hold the queue that every model shares.
+    pub fn set_max_dispatch(&mut self, most: Option<Duration>) {
+        self.max_dispatch = most;
+    }
+
+    /// Frees the pooled buffers (their GPU memory goes back to the quota);
+    /// called after each request, so memory returns once it is done.
+    pub fn trim(&mut self) {
+        self.free.clear();
     }
 
     /// A tensor to be written by a kernel, from the pool when one fits.
@@ -155,6 +186,7 @@ impl Session {
 
     /// Records one kernel launch. `inputs` may be fewer than the kernel
     /// declares (the rest are bound to a dummy); `groups` are workgroups.
+    /// Its work is estimated as the words it reads and writes.
     pub(crate) fn dispatch(
         &mut self,
         kernel: Kernel,
@@ -163,9 +195,25 @@ impl Session {
         output: &wgpu::Buffer,
         groups: [u32; 3],
     ) -> Result<(), TensorError> {
+        let words = inputs.iter().map(|b| b.size()).sum::<u64>() + output.size();
+        self.dispatch_work(kernel, params, inputs, output, groups, words as f64 / 4.0)
+    }
+
+    /// [`Session::dispatch`] for a kernel whose work is `work` operations
+    /// (a matmul's or attention's multiply-adds, counted twice).
+    pub(crate) fn dispatch_work(
+        &mut self,
+        kernel: Kernel,
+        params: &[u8],
+        inputs: &[&wgpu::Buffer],
+        output: &wgpu::Buffer,
+        groups: [u32; 3],
+        work: f64,
+    ) -> Result<(), TensorError> {
         if groups.contains(&0) {
             return Ok(());
         }
+        self.affordable(kernel, work)?;
         let pipeline = self.gpu.kernels.pipeline(&self.gpu.device, kernel);
         let uniform = self
             .gpu
@@ -206,8 +254,38 @@ impl Session {
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
         self.recorded += 1;
-        if self.recorded >= BATCH {
+        self.recorded_work += work;
+        if self.recorded >= BATCH || self.recorded_work >= self.gpu.pace() * CHUNK.as_secs_f64() {
             self.submit()?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a dispatch this adapter would still be running well past the
+    /// request's deadline, or longer than the one-dispatch cap, before it
+    /// is queued (once queued it cannot be taken back).
+    fn affordable(&self, kernel: Kernel, work: f64) -> Result<(), TensorError> {
+        let estimate = Duration::from_secs_f64((work / self.gpu.pace()).min(1e9));
+        if let Some(most) = self.max_dispatch {
+            if estimate > most {
+                return Err(TensorError::OutOfMemory(format!(
+                    "one {kernel:?} dispatch of {work:.3e} operations would take about {:.1}s on this adapter; one dispatch may take {:.1}s (--gpu-max-dispatch-ms): split the op",
+                    estimate.as_secs_f64(),
+                    most.as_secs_f64()
+                )));
+            }
+        }
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Twice the time left: the estimate is rough, and refusing work
+            // that would have finished is worse than a late 504.
+            if estimate > left * 2 + CHUNK {
+                return Err(TensorError::Deadline(format!(
+                    "one {kernel:?} dispatch of {work:.3e} operations would take about {:.1}s on this adapter; the request has {:.1}s left",
+                    estimate.as_secs_f64(),
+                    left.as_secs_f64()
+                )));
+            }
         }
         Ok(())
     }
@@ -230,13 +308,16 @@ impl Session {
     /// Submits what was recorded, after the batch before it has finished.
     pub fn submit(&mut self) -> Result<(), TensorError> {
         if let Some(previous) = self.in_flight.take() {
-            self.wait(Some(previous))?;
+            self.wait(&previous)?;
         }
         if let Some(encoder) = self.encoder.take() {
-            let index = self.gpu.queue.submit([encoder.finish()]);
-            self.in_flight = Some(index);
+            self.gpu.queue.submit([encoder.finish()]);
+            let (done, callback) = Awaited::new(&self.gpu.pending);
+            self.gpu.queue.on_submitted_work_done(move || callback(()));
+            self.in_flight = Some(done);
         }
         self.recorded = 0;
+        self.recorded_work = 0.0;
         // Everything recorded so far is now ordered before what comes next.
         for buf in self.retired.drain(..) {
             self.free.entry(buf.bytes).or_default().push(buf);
@@ -244,24 +325,19 @@ impl Session {
         Ok(())
     }
 
-    fn wait(&self, index: Option<wgpu::SubmissionIndex>) -> Result<(), TensorError> {
-        let timeout = self
-            .deadline
-            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
-        match self.gpu.device.poll(wgpu::PollType::Wait {
-            submission_index: index,
-            timeout,
-        }) {
-            Ok(_) => Ok(()),
-            Err(wgpu::PollError::Timeout) => Err(TensorError::Deadline(format!(
-                "GPU work ran past the deadline ({:.3}s left when waiting began)",
-                timeout.unwrap_or(Duration::ZERO).as_secs_f64()
-            ))),
-            Err(e) => Err(TensorError::Device(match self.gpu.take_error() {
-                Some(cause) => format!("{e}: {cause}"),
-                None => e.to_string(),
-            })),
-        }
+    /// Waits for a callback until the deadline.
+    fn wait<T: Send + 'static>(&self, awaited: &Awaited<T>) -> Result<T, TensorError> {
+        let waited = Instant::now();
+        awaited.wait(self.deadline).map_err(|missed| match missed {
+            Missed::Deadline => TensorError::Deadline(format!(
+                "GPU work ran past the deadline (waited {:.3}s)",
+                waited.elapsed().as_secs_f64()
+            )),
+            Missed::Lost => TensorError::Device(match self.gpu.take_error() {
+                Some(cause) => format!("the GPU dropped the work: {cause}"),
+                None => "the GPU dropped the work (device lost)".into(),
+            }),
+        })
     }
 
     /// The tensor's data as raw 32-bit words (half types: two elements a
@@ -279,23 +355,12 @@ impl Session {
         });
         self.copy(tensor.buffer(), &staging, bytes);
         self.submit()?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait(self.in_flight.clone())?;
+        // The map completes after the copy, so it alone is waited for.
         self.in_flight = None;
-        // The map callback runs inside poll; if the wait returned early, poll
-        // once more for it.
-        let mapped = match rx.try_recv() {
-            Ok(r) => r,
-            Err(_) => {
-                self.wait(None)?;
-                rx.recv()
-                    .map_err(|_| TensorError::Device("readback was cancelled".into()))?
-            }
-        };
-        mapped.map_err(|e| TensorError::Device(format!("readback failed: {e}")))?;
+        let (mapped, callback) = Awaited::new(&self.gpu.pending);
+        staging.map_async(wgpu::MapMode::Read, .., callback);
+        self.wait(&mapped)?
+            .map_err(|e| TensorError::Device(format!("readback failed: {e}")))?;
         let view = staging
             .get_mapped_range(..)
             .map_err(|e| TensorError::Device(format!("readback failed: {e}")))?;
@@ -326,8 +391,10 @@ impl Session {
     /// Blocks until every recorded op has run.
     pub fn finish(&mut self) -> Result<(), TensorError> {
         self.submit()?;
-        let index = self.in_flight.take();
-        self.wait(index)
+        match self.in_flight.take() {
+            Some(done) => self.wait(&done),
+            None => Ok(()),
+        }
     }
 }
 

@@ -3,9 +3,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::gpu::kernels::Kernel;
-use crate::gpu::shape::{self, grid};
-use crate::gpu::{DType, Session, Tensor, TensorError};
+use crate::kernels::Kernel;
+use crate::shape::{self, grid};
+use crate::{DType, Session, Tensor, TensorError};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -199,12 +199,14 @@ impl Session {
                 "matmul: a {m}x{n} result is larger than this kernel tiles"
             )));
         }
-        self.dispatch(
+        let work = 2.0 * (m * n * k) as f64 * count.max(1) as f64;
+        self.dispatch_work(
             Kernel::Matmul,
             bytemuck::bytes_of(&params),
             &inputs,
             out.buffer(),
             groups,
+            work,
         )?;
         Ok(out)
     }
@@ -278,12 +280,16 @@ impl Session {
         if let Some(m) = mask {
             inputs.push(m.buffer());
         }
-        self.dispatch(
+        // Scores and the weighted sum: two multiply-adds per (q, k) pair
+        // per dimension.
+        let work = 2.0 * rows as f64 * lk as f64 * (d + dv) as f64;
+        self.dispatch_work(
             Kernel::Attention,
             bytemuck::bytes_of(&params),
             &inputs,
             out.buffer(),
             grid(rows),
+            work,
         )?;
         Ok(out)
     }

@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
-use motionmcp_host::gpu::reference::{self as cpu, Array};
-use motionmcp_host::gpu::{BinaryOp, DType, Gpu, GpuChoice, Quota, Session, Tensor, UnaryOp};
+use motionmcp_gpu::reference::{self as cpu, Array};
+use motionmcp_gpu::{BinaryOp, DType, Gpu, GpuChoice, Quota, Session, Tensor, UnaryOp};
 
 /// Median seconds of `reps` runs of `f`, after one warm-up run.
 fn time(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -81,7 +81,7 @@ fn main() {
     // `cargo bench` passes --bench; nothing else is taken.
     let gpu = Gpu::open(GpuChoice::Auto).expect("a GPU adapter");
     gpu.warm_up();
-    let software = gpu.describe()["device_type"] == "Cpu";
+    let software = gpu.describe().is_software();
     let full = std::env::var("TENSOR_BENCH_FULL").is_ok_and(|v| v == "1") || !software;
     println!("adapter: {}", gpu.describe());
     let mut s = Session::new(gpu, Quota::new(u64::MAX));

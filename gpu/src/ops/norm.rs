@@ -4,9 +4,9 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::ReduceOp;
-use crate::gpu::kernels::Kernel;
-use crate::gpu::shape::{self, grid};
-use crate::gpu::{DType, Session, Tensor, TensorError};
+use crate::kernels::Kernel;
+use crate::shape::{self, grid};
+use crate::{DType, Session, Tensor, TensorError};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]

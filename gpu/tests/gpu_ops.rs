@@ -1,5 +1,5 @@
 //! Every tensor op on the real GPU adapter (lavapipe in CI) against the CPU
-//! reference in `motionmcp_host::gpu::reference`, on seeded random inputs of
+//! reference in `motionmcp_gpu::reference`, on seeded random inputs of
 //! odd sizes (1, 7, 33, 1000) and broadcasting shapes.
 //!
 //! Tolerances, per op, as |gpu - cpu| <= atol + rtol * |cpu|:
@@ -10,12 +10,10 @@
 //!   atol 1e-5 (sums of hundreds of terms in f32);
 //! - rand: exact (integer arithmetic); randn: rtol 1e-5, atol 1e-5.
 
-mod support;
-
 use std::sync::{Arc, OnceLock};
 
-use motionmcp_host::gpu::reference::{self as cpu, Array};
-use motionmcp_host::gpu::{
+use motionmcp_gpu::reference::{self as cpu, Array};
+use motionmcp_gpu::{
     BinaryOp, DType, Gpu, GpuChoice, Quota, ReduceOp, Session, Tensor, TensorError, UnaryOp,
 };
 

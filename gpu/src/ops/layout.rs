@@ -6,9 +6,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::gpu::kernels::Kernel;
-use crate::gpu::shape::{self, grid_for};
-use crate::gpu::{DType, Session, Tensor, TensorError};
+use crate::kernels::Kernel;
+use crate::shape::{self, grid_for};
+use crate::{DType, Session, Tensor, TensorError};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]

@@ -92,43 +92,40 @@ enum Shader {
 impl Shader {
     fn wgsl(self) -> (&'static str, &'static str) {
         match self {
-            Shader::Elementwise => (
-                "elementwise",
-                include_str!("../../../shaders/elementwise.wgsl"),
-            ),
-            Shader::Fill => ("fill", include_str!("../../../shaders/fill.wgsl")),
-            Shader::Random => ("random", include_str!("../../../shaders/random.wgsl")),
+            Shader::Elementwise => ("elementwise", include_str!("../shaders/elementwise.wgsl")),
+            Shader::Fill => ("fill", include_str!("../shaders/fill.wgsl")),
+            Shader::Random => ("random", include_str!("../shaders/random.wgsl")),
             Shader::Convert => (
                 "convert",
                 concat!(
-                    include_str!("../../../shaders/halves.wgsl"),
-                    include_str!("../../../shaders/convert.wgsl")
+                    include_str!("../shaders/halves.wgsl"),
+                    include_str!("../shaders/convert.wgsl")
                 ),
             ),
             Shader::Matmul => (
                 "matmul",
                 concat!(
-                    include_str!("../../../shaders/halves.wgsl"),
-                    include_str!("../../../shaders/matmul.wgsl")
+                    include_str!("../shaders/halves.wgsl"),
+                    include_str!("../shaders/matmul.wgsl")
                 ),
             ),
-            Shader::Reduce => ("reduce", include_str!("../../../shaders/reduce.wgsl")),
+            Shader::Reduce => ("reduce", include_str!("../shaders/reduce.wgsl")),
             Shader::Softmax => (
                 "softmax",
                 concat!(
-                    include_str!("../../../shaders/rows.wgsl"),
-                    include_str!("../../../shaders/softmax.wgsl")
+                    include_str!("../shaders/rows.wgsl"),
+                    include_str!("../shaders/softmax.wgsl")
                 ),
             ),
             Shader::Norm => (
                 "norm",
                 concat!(
-                    include_str!("../../../shaders/rows.wgsl"),
-                    include_str!("../../../shaders/norm.wgsl")
+                    include_str!("../shaders/rows.wgsl"),
+                    include_str!("../shaders/norm.wgsl")
                 ),
             ),
-            Shader::Layout => ("layout", include_str!("../../../shaders/layout.wgsl")),
-            Shader::Attention => ("attention", include_str!("../../../shaders/attention.wgsl")),
+            Shader::Layout => ("layout", include_str!("../shaders/layout.wgsl")),
+            Shader::Attention => ("attention", include_str!("../shaders/attention.wgsl")),
         }
     }
 }

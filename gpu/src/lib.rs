@@ -1,6 +1,12 @@
-//! The GPU behind the WIT `tensor` interface: one wgpu device shared by
-//! every model, WGSL kernels from `shaders/` compiled once each, and per
-//! instance [`Session`]s that record ops into one command stream.
+//! The GPU behind motionmcp-host's WIT `tensor` interface: one wgpu device
+//! shared by every model, WGSL kernels from `shaders/` compiled once each,
+//! and per instance [`Session`]s that record ops into one command stream.
+//!
+//! A crate of its own so that GPU tests and benches build without wasmtime,
+//! and so that its API is plain Rust (no CLI or JSON types): the host maps
+//! its flags onto [`GpuChoice`] and writes [`AdapterInfo`] as it likes. The
+//! CPU reference the kernels are checked against is behind the `reference`
+//! feature.
 //!
 //! Guests never reach wgpu: they hold handles to [`Tensor`]s and every op
 //! is checked here (shapes, dtypes, sizes, quota) before anything is
@@ -9,24 +15,27 @@
 
 mod kernels;
 mod ops;
+mod poller;
+#[cfg(feature = "reference")]
 pub mod reference;
 mod session;
 mod shape;
 mod tensor;
 pub mod weights;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{anyhow, Result};
-use serde_json::{json, Value};
 
 pub use kernels::Kernel;
 pub use ops::{BinaryOp, ReduceOp, UnaryOp};
 pub use session::Session;
 pub use tensor::{DType, Quota, Tensor, TensorError};
 
-/// Which adapter `serve --gpu` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// Which adapter to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GpuChoice {
     /// The best adapter of any enabled backend (`WGPU_BACKEND` narrows it).
     Auto,
@@ -46,7 +55,15 @@ pub struct Gpu {
     kernels: kernels::Kernels,
     /// The last validation error wgpu reported, for the next caller to see.
     error: Arc<std::sync::Mutex<Option<String>>>,
+    /// Callbacks the poller thread has still to see called.
+    pending: Arc<poller::Pending>,
+    /// Estimated operations per second (f64 bits), see [`Gpu::pace`].
+    pace: AtomicU64,
 }
+
+/// The pace assumed before [`Gpu::calibrate`] has measured one: about
+/// what a software adapter reaches, so estimates err on the slow side.
+const DEFAULT_PACE: f64 = 1e9;
 
 impl Gpu {
     /// Opens an adapter as `choice` asks. Blocking: call off async workers.
@@ -92,6 +109,7 @@ impl Gpu {
             *sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
         }));
         let kernels = kernels::Kernels::new(&device);
+        let pending = poller::start(&device);
         Ok(Arc::new(Gpu {
             device,
             queue,
@@ -99,17 +117,21 @@ impl Gpu {
             limits,
             kernels,
             error,
+            pending,
+            pace: AtomicU64::new(DEFAULT_PACE.to_bits()),
         }))
     }
 
     /// What was chosen, for the log and `/health`.
-    pub fn describe(&self) -> Value {
-        json!({
-            "adapter": self.info.name,
-            "backend": self.info.backend.to_string(),
-            "device_type": format!("{:?}", self.info.device_type),
-            "driver": format!("{} {}", self.info.driver, self.info.driver_info).trim().to_string(),
-        })
+    pub fn describe(&self) -> AdapterInfo {
+        AdapterInfo {
+            adapter: self.info.name.clone(),
+            backend: self.info.backend.to_string(),
+            device_type: format!("{:?}", self.info.device_type),
+            driver: format!("{} {}", self.info.driver, self.info.driver_info)
+                .trim()
+                .to_string(),
+        }
     }
 
     /// Largest tensor, in bytes, one binding can hold on this device.
@@ -125,11 +147,79 @@ impl Gpu {
     }
 
     /// Compiles every kernel now rather than on first use (seconds on a
-    /// software adapter).
-    pub fn warm_up(&self) {
+    /// software adapter), then measures the adapter's pace.
+    pub fn warm_up(self: &Arc<Self>) {
         for kernel in Kernel::ALL {
             self.kernels.pipeline(&self.device, *kernel);
         }
+        self.calibrate();
+    }
+
+    /// Operations per second this adapter was measured to reach on a
+    /// matmul: what the session's work estimates are divided by to size its
+    /// submissions and to refuse a dispatch that would outlast its deadline.
+    /// Measured with small matrices, so it underestimates a fast GPU, and
+    /// the estimates err towards "too slow" (safe for both uses).
+    pub fn pace(&self) -> f64 {
+        f64::from_bits(self.pace.load(Ordering::Relaxed))
+    }
+
+    /// Times a few 256x256 matmuls (best of three rounds) and keeps the pace.
+    fn calibrate(self: &Arc<Self>) {
+        const N: usize = 256;
+        const ROUNDS: usize = 3;
+        let mut session = Session::new(Arc::clone(self), Quota::new(16 << 20));
+        let measured = (|| -> Result<f64, TensorError> {
+            let a = session.full(&[N, N], 0.5)?;
+            let mut best = f64::MAX;
+            for _ in 0..ROUNDS {
+                let started = Instant::now();
+                let c = session.matmul(&a, &a)?;
+                session.finish()?;
+                session.release(c);
+                best = best.min(started.elapsed().as_secs_f64());
+            }
+            Ok(2.0 * (N * N * N) as f64 / best.max(1e-6))
+        })();
+        match measured {
+            Ok(pace) => {
+                self.pace.store(pace.to_bits(), Ordering::Relaxed);
+                tracing::info!(gflops = pace / 1e9, "GPU pace measured");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot measure the GPU's pace; assuming a slow one")
+            }
+        }
+    }
+}
+
+/// The adapter a [`Gpu`] runs on, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterInfo {
+    /// The adapter's name ("NVIDIA H200", "llvmpipe (LLVM 19.1.7, 256 bits)").
+    pub adapter: String,
+    /// "vulkan", "gl", ...
+    pub backend: String,
+    /// "DiscreteGpu", "Cpu", ...
+    pub device_type: String,
+    /// Driver name and version.
+    pub driver: String,
+}
+
+impl AdapterInfo {
+    /// A software adapter (lavapipe, llvmpipe): correct, not fast.
+    pub fn is_software(&self) -> bool {
+        self.device_type == "Cpu"
+    }
+}
+
+impl std::fmt::Display for AdapterInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, {}, {})",
+            self.adapter, self.backend, self.device_type, self.driver
+        )
     }
 }
 
