@@ -67,3 +67,10 @@ fn reference_clients_poll_async_jobs_to_completion() {
         "reference async clients",
     );
 }
+
+/// The default model the way Proscenium drives it, with every constraint
+/// type, parsed by both reference clients.
+#[test]
+fn reference_clients_drive_the_humanoid_model() {
+    run_script("reference_humanoid.py", "humanoid", "reference humanoid");
+}

@@ -53,6 +53,9 @@ struct Job {
     state: State,
     /// When the job finished; running jobs never expire.
     finished: Option<Instant>,
+    /// The client that submitted it (with `--auth-tokens`): only it may
+    /// poll or delete the job; to anyone else the id is unknown.
+    owner: Option<String>,
 }
 
 /// A submitted job: its id and when it was accepted (RFC 3339).
@@ -74,8 +77,15 @@ impl Jobs {
         }
     }
 
-    /// Starts `valid` in the background, or refuses when the table is full.
-    pub fn submit(self: &Arc<Self>, valid: Validated) -> Result<Submitted, ApiError> {
+    /// Starts `valid` in the background for `owner`, or refuses when the
+    /// table is full. `hold` lives as long as the job runs (a client's
+    /// generation slot).
+    pub fn submit(
+        self: &Arc<Self>,
+        valid: Validated,
+        owner: Option<String>,
+        hold: impl Send + 'static,
+    ) -> Result<Submitted, ApiError> {
         let id = new_id();
         let mut table = self.lock();
         self.sweep(&mut table);
@@ -94,6 +104,7 @@ impl Jobs {
         // The table lock is held until the entry exists, so the task's
         // completion always finds it (unless the job was deleted).
         let task = tokio::spawn(async move {
+            let _hold = hold;
             let outcome = generate::run(&valid).await;
             jobs.finish(&job_id, outcome);
         });
@@ -102,6 +113,7 @@ impl Jobs {
             Job {
                 state: State::Running(task.abort_handle()),
                 finished: None,
+                owner,
             },
         );
         tracing::info!(job = %id, "job submitted");
@@ -123,11 +135,13 @@ impl Jobs {
         }
     }
 
-    /// The job's state, or `None` for an unknown or expired id.
-    pub fn poll(&self, id: &str) -> Option<Poll> {
+    /// The job's state, or `None` for an unknown or expired id, or one
+    /// another client submitted.
+    pub fn poll(&self, id: &str, client: Option<&str>) -> Option<Poll> {
         let mut table = self.lock();
         self.sweep(&mut table);
-        Some(match &table.get(id)?.state {
+        let job = table.get(id).filter(|job| job.owner.as_deref() == client)?;
+        Some(match &job.state {
             State::Running(_) => Poll::Running,
             State::Done(doc) => Poll::Done(doc.clone()),
             State::Failed(e) => Poll::Failed(e.clone()),
@@ -137,9 +151,15 @@ impl Jobs {
     /// Forgets the job, stopping it if it is still running; false when unknown.
     /// A backbone call already under way runs to its end (its instance goes
     /// back to the pool) but its result is dropped.
-    pub fn cancel(&self, id: &str) -> bool {
+    pub fn cancel(&self, id: &str, client: Option<&str>) -> bool {
         let mut table = self.lock();
         self.sweep(&mut table);
+        if table
+            .get(id)
+            .is_some_and(|job| job.owner.as_deref() != client)
+        {
+            return false;
+        }
         match table.remove(id) {
             Some(job) => {
                 if let State::Running(task) = job.state {

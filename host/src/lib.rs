@@ -6,6 +6,7 @@
 //! glTF → response. Each step is a module:
 //! [`http`], [`validate`], [`runtime`], [`motion`], [`gltf`].
 
+pub mod access;
 pub mod batch;
 pub mod bindings;
 pub mod capabilities;

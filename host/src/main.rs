@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use motionmcp_host::access::rate::Limiter;
+use motionmcp_host::access::tls::Tls;
+use motionmcp_host::access::tokens::{Tokens, TOKENS_ENV};
+use motionmcp_host::access::Access;
 use motionmcp_host::gpu::GpuChoice;
 use motionmcp_host::http::conn::default_max_connections;
 use motionmcp_host::http::HttpLimits;
@@ -26,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve one or more backbone components over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print what a backbone component imports and exports, one per line,
     /// without running it: what it could ask of the host, before trusting it.
     Inspect(InspectArgs),
@@ -128,6 +132,29 @@ struct ServeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_connections: Option<u64>,
 
+    /// Require `Authorization: Bearer <token>` on every endpoint but the health
+    /// probes; FILE holds one `name:token` (or bare token) per line and is re-read
+    /// on SIGHUP. Tokens may also be given inline in MOTIONMCP_AUTH_TOKENS
+    #[arg(long, value_name = "FILE", env = "MOTIONMCP_AUTH_TOKENS_FILE")]
+    auth_tokens: Option<PathBuf>,
+
+    /// Requests one client (token name, or address without tokens) may make:
+    /// N/s, N/m or N/h, bursts of N; past it 429 rate_limited with Retry-After
+    #[arg(long, value_name = "RATE")]
+    rate_limit: Option<motionmcp_host::access::rate::Rate>,
+
+    /// Generations one client may run at once; more get 429 rate_limited
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_concurrent_per_client: Option<u64>,
+
+    /// Serve HTTPS with this PEM certificate chain (re-read on SIGHUP)
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM; then the
     /// process exits whatever its backbones or the GPU are doing
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_seconds)]
@@ -176,6 +203,29 @@ impl ServeArgs {
         }
     }
 
+    /// The access rules: tokens, per-client limits, TLS.
+    fn access(&self) -> Result<(Arc<Access>, Option<Arc<Tls>>)> {
+        let inline = std::env::var(TOKENS_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+        let tokens = match (&self.auth_tokens, inline) {
+            (None, None) => None,
+            (file, inline) => Some(Tokens::load(file.clone(), inline)?),
+        };
+        if let Some(t) = &tokens {
+            tracing::info!(tokens = t.len(), "bearer tokens required");
+        }
+        let limiter = Limiter::new(
+            self.rate_limit,
+            self.max_concurrent_per_client.map(|n| n as usize),
+        );
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(Tls::load(cert.clone(), key.clone())?)),
+            _ => None,
+        };
+        Ok((Arc::new(Access { tokens, limiter }), tls))
+    }
+
     fn limits(&self) -> Limits {
         let defaults = Limits::default();
         let instances = self.instances.map_or(defaults.instances, |n| n as usize);
@@ -210,7 +260,7 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let outcome = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Inspect(args) => runtime.block_on(inspect(args)),
     };
     // A backbone call can still hold a blocking thread (a guest spinning in
@@ -275,7 +325,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let local = listener.local_addr()?;
     // Tests and scripts read this line to find an ephemeral port.
-    println!("motionmcp-host listening on http://{local}");
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("motionmcp-host listening on {scheme}://{local}");
     tracing::info!(addr = %local, "listening");
     let jobs = JobLimits {
         capacity: args.max_jobs as usize,
@@ -284,7 +339,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let http = args.http_limits();
     tracing::info!(?http, "http limits");
     let grace = http.shutdown_grace;
-    motionmcp_host::http::serve(listener, registry.clone(), jobs, http, shutdown_signal()).await?;
+    let (access, tls) = args.access()?;
+    reload_on_sighup(Arc::clone(&access), tls.clone());
+    let config = motionmcp_host::http::Config {
+        jobs,
+        limits: http,
+        access,
+        tls,
+    };
+    motionmcp_host::http::serve(listener, registry.clone(), config, shutdown_signal()).await?;
     // Teardown is guest code: it gets a bounded time too, so a backbone
     // cannot keep the process from exiting.
     let teardown = async {
@@ -297,6 +360,39 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP re-reads the tokens file and the TLS certificate; a file that
+/// cannot be read leaves what was in force, and the log says why.
+fn reload_on_sighup(access: Arc<Access>, tls: Option<Arc<Tls>>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot install a SIGHUP handler: no reloading");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            if let Some(tokens) = &access.tokens {
+                match tokens.reload() {
+                    Ok(count) => tracing::info!(tokens = count, "tokens reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "tokens not reloaded; the previous ones stay")
+                    }
+                }
+            }
+            if let Some(tls) = &tls {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "TLS certificate not reloaded; the previous one stays")
+                    }
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (access, tls);
 }
 
 async fn shutdown_signal() {

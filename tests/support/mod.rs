@@ -129,6 +129,10 @@ impl Server {
         let addr = line
             .trim()
             .strip_prefix("motionmcp-host listening on http://")
+            .or_else(|| {
+                line.trim()
+                    .strip_prefix("motionmcp-host listening on https://")
+            })
             .unwrap_or_else(|| {
                 let log = std::fs::read_to_string(&stderr_log).unwrap_or_default();
                 panic!("server did not start: {line:?}\n{log}")

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -24,6 +24,8 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use crate::access::tls::Tls;
+use crate::access::{Access, Client, Denied};
 use crate::batch;
 use crate::error::{ApiError, ErrorCode};
 use crate::generate;
@@ -90,6 +92,26 @@ struct Shared {
     registry: Arc<Registry>,
     jobs: Arc<Jobs>,
     limits: HttpLimits,
+    access: Arc<Access>,
+}
+
+/// Paths that answer without a token or a rate limit: health probes.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/health" | "/health/" | "/livez" | "/readyz")
+}
+
+/// A refused client's answer: the envelope, and the challenge or the wait.
+fn denied(d: &Denied) -> Answer {
+    let mut r = error(&d.error);
+    if let Some(challenge) = d.challenge {
+        r.headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    }
+    if let Some(seconds) = d.retry_after {
+        r.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    r
 }
 
 const JOBS_PREFIX: &str = "/generate/jobs/";
@@ -102,10 +124,10 @@ pub trait ReqBody:
 }
 impl<B: hyper::body::Body<Data = Bytes, Error: std::fmt::Display> + Unpin + Send> ReqBody for B {}
 
-async fn route<B: ReqBody>(req: Request<B>, shared: &Shared) -> Answer {
+async fn route<B: ReqBody>(req: Request<B>, shared: &Shared, client: &Client) -> Answer {
     let registry = &shared.registry;
     if let Some(id) = req.uri().path().strip_prefix(JOBS_PREFIX) {
-        return job(&req, id, &shared.jobs).await;
+        return job(&req, id, &shared.jobs, client).await;
     }
     match (req.uri().path(), req.method()) {
         ("/capabilities", &Method::GET) => {
@@ -115,11 +137,12 @@ async fn route<B: ReqBody>(req: Request<B>, shared: &Shared) -> Answer {
             r
         }
         ("/capabilities", _) => method_not_allowed("GET"),
-        ("/generate", &Method::POST) => match post_generate(req, shared).await {
+        ("/generate", &Method::POST) => match post_generate(req, shared, client).await {
             Ok(Generated::Single(doc, format)) => gltf_answer(doc, format).await,
             Ok(Generated::Batch(results)) => json(StatusCode::OK, &results),
             Ok(Generated::Accepted(job)) => accepted(&job.id, Some(&job.submitted_at)),
-            Err(e) => error(&e),
+            Err(Refused::Api(e)) => error(&e),
+            Err(Refused::Access(d)) => denied(&d),
         },
         ("/generate", _) => method_not_allowed("POST"),
         ("/health", &Method::GET) => json(StatusCode::OK, &health(registry)),
@@ -307,11 +330,28 @@ struct JobAccepted<'a> {
     submitted_at: Option<&'a str>,
 }
 
+/// Why `POST /generate` gave no answer: the protocol's refusal, or the
+/// client's limits.
+enum Refused {
+    Api(ApiError),
+    Access(Box<Denied>),
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Refused {
+        Refused::Api(e)
+    }
+}
+
 async fn post_generate<B: ReqBody>(
     req: Request<B>,
     shared: &Shared,
-) -> Result<Generated, ApiError> {
+    client: &Client,
+) -> Result<Generated, Refused> {
     let registry = &shared.registry;
+    // Held until the answer is made (or the async job has finished); taken
+    // before the body is read, so a refused client costs nothing more.
+    let slot = shared.access.generation(client).map_err(Refused::Access)?;
     let (parts, incoming) = req.into_parts();
     let format = Format::from_accept(&parts.headers);
     let bytes = body::read_capped(
@@ -323,12 +363,16 @@ async fn post_generate<B: ReqBody>(
     .await?;
     let value = body::decode(&bytes)?;
     if batch::is_batch(&value) {
-        return batch::run(&value, registry).await.map(Generated::Batch);
+        return Ok(batch::run(&value, registry).await.map(Generated::Batch)?);
     }
     // Validation answers at once, async model or not.
     let valid = validate::single(&value, bytes.len(), registry.as_ref())?;
     if valid.spec.supports_async {
-        return shared.jobs.submit(valid).map(Generated::Accepted);
+        let owner = client.owner().map(str::to_owned);
+        return Ok(shared
+            .jobs
+            .submit(valid, owner, slot)
+            .map(Generated::Accepted)?);
     }
     let doc = generate::run(&valid).await?;
     Ok(Generated::Single(doc, format))
@@ -354,7 +398,7 @@ fn accepted(id: &str, submitted_at: Option<&str>) -> Answer {
 }
 
 /// `GET` polls a job, `DELETE` cancels it (mmcp.md §10.1).
-async fn job<B>(req: &Request<B>, id: &str, jobs: &Jobs) -> Answer {
+async fn job<B>(req: &Request<B>, id: &str, jobs: &Jobs, client: &Client) -> Answer {
     let unknown = || {
         error(
             &ApiError::new(
@@ -365,14 +409,14 @@ async fn job<B>(req: &Request<B>, id: &str, jobs: &Jobs) -> Answer {
         )
     };
     match *req.method() {
-        Method::GET => match jobs.poll(id) {
+        Method::GET => match jobs.poll(id, client.owner()) {
             Some(Poll::Running) => accepted(id, None),
             Some(Poll::Done(doc)) => gltf_answer(doc, Format::from_accept(req.headers())).await,
             Some(Poll::Failed(e)) => error(&e),
             None => unknown(),
         },
         Method::DELETE => {
-            if jobs.cancel(id) {
+            if jobs.cancel(id, client.owner()) {
                 let mut r = Response::new(Full::new(Bytes::new()));
                 *r.status_mut() = StatusCode::NO_CONTENT;
                 r
@@ -384,20 +428,42 @@ async fn job<B>(req: &Request<B>, id: &str, jobs: &Jobs) -> Answer {
     }
 }
 
+/// Health probes as they are; anything else once its client is admitted.
+async fn admitted<B: ReqBody>(req: Request<B>, shared: &Shared, peer: SocketAddr) -> Answer {
+    let client = if is_probe(req.uri().path()) {
+        Client {
+            name: "probe".into(),
+            authenticated: false,
+        }
+    } else {
+        match shared.access.admit(req.headers(), peer.ip()) {
+            Ok(client) => client,
+            Err(d) => return denied(&d),
+        }
+    };
+    tracing::Span::current().record("client", client.name.as_str());
+    route(req, shared, &client).await
+}
+
 /// Serves one request with a span and an `X-Request-ID`.
-async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Answer, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+) -> Result<Answer, Infallible> {
     let id = format!("req-{:x}", NEXT_REQUEST.fetch_add(1, Ordering::Relaxed));
     let span = tracing::info_span!(
         "request",
         id = %id,
         method = %req.method(),
         path = %req.uri().path(),
+        client = tracing::field::Empty,
         status = tracing::field::Empty,
         ms = tracing::field::Empty,
     );
     async move {
         let started = Instant::now();
-        let mut answer = route(req, &shared).await;
+        let mut answer = admitted(req, &shared, peer).await;
         if let Ok(value) = HeaderValue::from_str(&id) {
             answer.headers_mut().insert("x-request-id", value);
         }
@@ -415,13 +481,27 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Answer, I
 /// requests finish (up to the grace period). Connections beyond the cap are
 /// closed as soon as accepted; `accept` failures (descriptor exhaustion)
 /// back off instead of spinning; both are logged at most once per 10 s.
+/// What a server is configured with besides its models.
+pub struct Config {
+    pub jobs: JobLimits,
+    pub limits: HttpLimits,
+    pub access: Arc<Access>,
+    /// HTTPS when set.
+    pub tls: Option<Arc<Tls>>,
+}
+
 pub async fn serve(
     listener: TcpListener,
     registry: Arc<Registry>,
-    jobs: JobLimits,
-    limits: HttpLimits,
+    config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let Config {
+        jobs,
+        limits,
+        access,
+        tls,
+    } = config;
     let cap = ConnectionCap::new(limits.max_connections);
     let grace = limits.shutdown_grace;
     let mut http1 = hyper::server::conn::http1::Builder::new();
@@ -430,10 +510,12 @@ pub async fn serve(
     http1
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
+    let handshake_deadline = limits.header_timeout;
     let shared = Arc::new(Shared {
         registry,
         jobs: Arc::new(Jobs::new(jobs)),
         limits,
+        access,
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let refused_log = RateLimitedLog::new(LOG_PERIOD);
@@ -467,12 +549,31 @@ pub async fn serve(
                     continue;
                 };
                 let shared = shared.clone();
-                let service = service_fn(move |req| handle(req, shared.clone()));
-                let conn = http1.serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
+                let service = service_fn(move |req| handle(req, shared.clone(), peer));
+                let http1 = http1.clone();
+                let watcher = graceful.watcher();
+                let tls = tls.as_ref().map(|t| t.acceptor());
                 tokio::spawn(async move {
                     let _permit = permit;
-                    if let Err(e) = conn.await {
+                    let ended = match tls {
+                        None => watcher.watch(http1.serve_connection(TokioIo::new(stream), service)).await,
+                        Some(acceptor) => {
+                            // The handshake has the header deadline too: a
+                            // client that never finishes it is let go.
+                            match tokio::time::timeout(handshake_deadline, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => watcher.watch(http1.serve_connection(TokioIo::new(stream), service)).await,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake ran past the header deadline");
+                                    return;
+                                }
+                            }
+                        }
+                    };
+                    if let Err(e) = ended {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                 });

@@ -31,7 +31,17 @@ async fn router(limits: HttpLimits) -> Shared {
         registry: Arc::new(Registry::new(vec![model]).unwrap()),
         jobs: Arc::new(Jobs::new(JobLimits::default())),
         limits,
+        access: Arc::new(Access::open()),
     }
+}
+
+/// Routes `req` as an admitted anonymous client would be.
+async fn send<B: ReqBody>(req: Request<B>, shared: &Shared) -> Answer {
+    let client = Client {
+        name: "127.0.0.1".into(),
+        authenticated: false,
+    };
+    route(req, shared, &client).await
 }
 
 fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Request<Full<Bytes>> {
@@ -70,24 +80,23 @@ fn valid() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_statuses_and_headers() {
     let shared = router(HttpLimits::default()).await;
-    let (status, _, body) = read(route(request("GET", "/nope", &[], ""), &shared).await).await;
+    let (status, _, body) = read(send(request("GET", "/nope", &[], ""), &shared).await).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         serde_json::from_slice::<Value>(&body).unwrap()["error"]["code"],
         "not_found"
     );
 
-    let (status, headers, _) =
-        read(route(request("POST", "/health", &[], ""), &shared).await).await;
+    let (status, headers, _) = read(send(request("POST", "/health", &[], ""), &shared).await).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(headers["allow"], "GET");
 
     let (status, headers, _) =
-        read(route(request("GET", "/generate/", &[], ""), &shared).await).await;
+        read(send(request("GET", "/generate/", &[], ""), &shared).await).await;
     assert_eq!(status, StatusCode::TEMPORARY_REDIRECT);
     assert_eq!(headers["location"], "/generate");
 
-    let (status, _, body) = read(route(request("GET", "/health", &[], ""), &shared).await).await;
+    let (status, _, body) = read(send(request("GET", "/health", &[], ""), &shared).await).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         serde_json::from_slice::<Value>(&body).unwrap(),
@@ -95,7 +104,7 @@ async fn routes_statuses_and_headers() {
     );
 
     let (status, headers, _) =
-        read(route(request("DELETE", "/generate/jobs/abc", &[], ""), &shared).await).await;
+        read(send(request("DELETE", "/generate/jobs/abc", &[], ""), &shared).await).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(headers.get("allow").is_none());
 }
@@ -120,7 +129,7 @@ async fn accept_quality_values_choose_the_format() {
         ("", GLTF_JSON),
     ] {
         let req = request("POST", "/generate", &[("accept", accept)], &body);
-        let (status, headers, _) = read(route(req, &shared).await).await;
+        let (status, headers, _) = read(send(req, &shared).await).await;
         assert_eq!(status, StatusCode::OK, "{accept}");
         assert_eq!(headers["content-type"], expected, "Accept: {accept}");
     }
@@ -155,7 +164,7 @@ async fn a_body_that_never_arrives_meets_the_body_deadline() {
         .body(Stalled)
         .unwrap();
     let started = Instant::now();
-    let (status, headers, body) = read(route(req, &shared).await).await;
+    let (status, headers, body) = read(send(req, &shared).await).await;
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(headers["retry-after"], "1");
