@@ -8,9 +8,9 @@ export WGPU_BACKEND ?= vulkan
 
 .PHONY: serve test lint components host setup
 
-## Build everything needed and serve the null model on $(ADDR).
+## Build everything needed and serve the humanoid and null models on $(ADDR).
 serve: components host
-	./target/release/motionmcp-host serve target/components/null.wasm --addr $(ADDR)
+	./target/release/motionmcp-host serve target/components/humanoid.wasm target/components/null.wasm --addr $(ADDR)
 
 ## Run every test: unit tests, HTTP integration tests against the real
 ## binary, and the reference's own Python clients against our server.

@@ -302,8 +302,22 @@ fn hostile_gpu_work_costs_one_request_and_never_starves_another_model() {
     );
     assert!(!message(&envelope).contains("backtrace"), "{envelope}");
 
-    // The hog's instance was replaced; the model serves again.
+    // Up to 4,096 parts, concat refuses with a typed error of its own.
+    let (status, envelope, _) = timed_post(&s.addr, &hog("concat 5000"));
+    assert_eq!(status, 500, "{envelope}");
+    assert!(
+        message(&envelope).contains("concat takes 4096 tensors at most"),
+        "{envelope}"
+    );
+
+    // The hog's instance was replaced; the model serves again, and its GPU
+    // memory is all given back once a request is done.
     assert_eq!(s.post(&hog("small")).status, 200);
+    let health = s.get("/health").json();
+    assert_eq!(
+        health["gpu"]["memory"]["gpu-hog"]["used_bytes"], 0,
+        "{health}"
+    );
 
     // Shutdown does not wait for the GPU: a chain in flight, then SIGTERM.
     let addr = s.addr.clone();
@@ -314,6 +328,23 @@ fn hostile_gpu_work_costs_one_request_and_never_starves_another_model() {
     assert!(status.success(), "{status:?}");
     let took = started.elapsed();
     assert!(took < Duration::from_secs(5), "exited after {took:?}");
+}
+
+#[test]
+fn a_dispatch_that_would_outlast_the_deadline_is_refused_up_front() {
+    // No one-dispatch cap to speak of: the deadline alone refuses it.
+    let s = Server::start_paths(
+        &[component("gpu-hog")],
+        &["--timeout", "3", "--gpu-max-dispatch-ms", "3600000"],
+    );
+    let (status, envelope, took) = timed_post(&s.addr, &hog("huge-matmul"));
+    assert_eq!(status, 504, "{envelope}");
+    let cause = envelope["error"]["details"]["cause"].as_str().unwrap_or("");
+    assert!(
+        cause.contains("dispatch") && cause.contains("left"),
+        "{envelope}"
+    );
+    assert!(took < 2.0, "answered after {took:.2} s");
 }
 
 fn rss_bytes(pid: u32) -> u64 {

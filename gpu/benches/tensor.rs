@@ -2,7 +2,8 @@
 //! reference, then one Kimodo-shaped denoiser step (d 1024, 8 heads, GELU
 //! feed-forward 4096, 300 frames, batch 3 for separated guidance).
 //!
-//! `cargo bench -p motionmcp-host --bench tensor` prints a table. On a
+//! `cargo bench -p motionmcp-gpu --bench tensor` prints a table (and first,
+//! the host's cost per recorded op). On a
 //! software adapter (lavapipe) the sizes shrink and the step runs one block
 //! (extrapolated to 32 blocks); `TENSOR_BENCH_FULL=1` forces full sizes.
 
@@ -85,6 +86,10 @@ fn main() {
     let full = std::env::var("TENSOR_BENCH_FULL").is_ok_and(|v| v == "1") || !software;
     println!("adapter: {}", gpu.describe());
     let mut s = Session::new(gpu, Quota::new(u64::MAX));
+    host_cost_per_op(&mut s);
+    if std::env::var("TENSOR_BENCH_HOST_ONLY").is_ok_and(|v| v == "1") {
+        return;
+    }
     let mut rows = Vec::new();
     // The CPU reference is naive f64: only the smaller sizes are timed on it.
     let cpu_limit = 3e8;
@@ -232,6 +237,53 @@ fn main() {
 
     print(&rows);
     kimodo_step(&mut s, full);
+}
+
+/// The host's cost of recording one op (validation, buffers, parameters,
+/// bind group, encoding), with 4-element tensors so the GPU does nothing:
+/// median microseconds per op over rounds of 200 ops of each kind (fewer
+/// than a submission holds, so no round waits for the GPU; each round is
+/// then submitted and finished outside the timing).
+fn host_cost_per_op(s: &mut Session) {
+    const OPS: usize = 200;
+    let a = s.full(&[4], 1.0).unwrap();
+    let b = s.full(&[4], 2.0).unwrap();
+    println!("host cost per recorded op (4-element tensors, {OPS} ops a round, median of 20):");
+    type Op = fn(&mut Session, &Tensor, &Tensor) -> Tensor;
+    let kinds: [(&str, Op); 3] = [
+        ("add", |s, a, b| s.binary(a, b, BinaryOp::Add).unwrap()),
+        ("exp", |s, a, _| s.unary(a, UnaryOp::Exp).unwrap()),
+        ("matmul 2x2", |s, a, b| {
+            let (x, y) = (
+                s.reshape(a, &[2, 2]).unwrap(),
+                s.reshape(b, &[2, 2]).unwrap(),
+            );
+            s.matmul(&x, &y).unwrap()
+        }),
+    ];
+    for (name, op) in kinds {
+        let mut rounds: Vec<f64> = (0..21)
+            .map(|_| {
+                let start = Instant::now();
+                for _ in 0..OPS {
+                    let t = op(s, &a, &b);
+                    s.release(t);
+                }
+                let recorded = start.elapsed().as_secs_f64();
+                s.finish().unwrap();
+                recorded
+            })
+            .skip(1)
+            .collect();
+        rounds.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        println!(
+            "  {:<12} {:>8.2} us/op",
+            name,
+            rounds[10] / OPS as f64 * 1e6
+        );
+    }
+    s.release(a);
+    s.release(b);
 }
 
 /// One denoiser step at Kimodo's shapes: 2 stages x 16 pre-norm blocks over

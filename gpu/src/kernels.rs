@@ -7,7 +7,7 @@
 //! explicit so that a kernel may leave an input unused (an absent bias).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// One WGSL entry point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,6 +67,14 @@ impl Kernel {
             Kernel::IndexSelect => (Shader::Layout, "index_select", 2),
             Kernel::Attention => (Shader::Attention, "attention", 4),
         }
+    }
+
+    /// The kernel's place in [`Kernel::ALL`].
+    fn index(self) -> usize {
+        Kernel::ALL
+            .iter()
+            .position(|&k| k == self)
+            .expect("every kernel is in ALL")
     }
 
     /// How many input bindings the kernel declares.
@@ -140,7 +148,11 @@ pub struct Pipeline {
 pub struct Kernels {
     layouts: Vec<wgpu::BindGroupLayout>,
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
-    pipelines: Mutex<HashMap<Kernel, Pipeline>>,
+    /// One per kernel, in [`Kernel::ALL`]'s order: read without a lock on
+    /// every dispatch once built.
+    pipelines: Vec<OnceLock<Pipeline>>,
+    /// Serialises building, so each pipeline is compiled once.
+    building: Mutex<()>,
 }
 
 impl Kernels {
@@ -149,16 +161,22 @@ impl Kernels {
         Kernels {
             layouts,
             modules: Mutex::new(HashMap::new()),
-            pipelines: Mutex::new(HashMap::new()),
+            pipelines: Kernel::ALL.iter().map(|_| OnceLock::new()).collect(),
+            building: Mutex::new(()),
         }
     }
 
     /// The kernel's pipeline, compiled on first use.
-    pub fn pipeline(&self, device: &wgpu::Device, kernel: Kernel) -> Pipeline {
-        let mut pipelines = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = pipelines.get(&kernel) {
-            return p.clone();
+    pub fn pipeline(&self, device: &wgpu::Device, kernel: Kernel) -> &Pipeline {
+        let cell = &self.pipelines[kernel.index()];
+        if let Some(p) = cell.get() {
+            return p;
         }
+        let _building = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        cell.get_or_init(|| self.build(device, kernel))
+    }
+
+    fn build(&self, device: &wgpu::Device, kernel: Kernel) -> Pipeline {
         let (shader, entry, inputs) = kernel.source();
         let module = {
             let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
@@ -187,9 +205,7 @@ impl Kernels {
             compilation_options: Default::default(),
             cache: None,
         });
-        let p = Pipeline { pipeline, layout };
-        pipelines.insert(kernel, p.clone());
-        p
+        Pipeline { pipeline, layout }
     }
 }
 
@@ -210,7 +226,8 @@ fn layout(device: &wgpu::Device, inputs: usize) -> wgpu::BindGroupLayout {
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
             ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
+            // Each dispatch's parameters are one slot of the session's ring.
+            has_dynamic_offset: true,
             min_binding_size: None,
         },
         count: None,

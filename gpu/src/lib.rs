@@ -59,6 +59,9 @@ pub struct Gpu {
     pending: Arc<poller::Pending>,
     /// Estimated operations per second (f64 bits), see [`Gpu::pace`].
     pace: AtomicU64,
+    /// Bytes between two dispatches' parameters in a session's uniform
+    /// ring: 256, or the adapter's uniform offset alignment if larger.
+    pub(crate) uniform_slot: usize,
 }
 
 /// The pace assumed before [`Gpu::calibrate`] has measured one: about
@@ -109,7 +112,8 @@ impl Gpu {
             *sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
         }));
         let kernels = kernels::Kernels::new(&device);
-        let pending = poller::start(&device);
+        let pending = poller::start(&device)?;
+        let uniform_slot = (limits.min_uniform_buffer_offset_alignment as usize).max(256);
         Ok(Arc::new(Gpu {
             device,
             queue,
@@ -119,6 +123,7 @@ impl Gpu {
             error,
             pending,
             pace: AtomicU64::new(DEFAULT_PACE.to_bits()),
+            uniform_slot,
         }))
     }
 
@@ -158,28 +163,42 @@ impl Gpu {
     /// Operations per second this adapter was measured to reach on a
     /// matmul: what the session's work estimates are divided by to size its
     /// submissions and to refuse a dispatch that would outlast its deadline.
-    /// Measured with small matrices, so it underestimates a fast GPU, and
-    /// the estimates err towards "too slow" (safe for both uses).
+    /// Measured on 256³ matmuls, which a fast GPU runs below its peak: the
+    /// pace errs low, so time estimates err long (a cap refuses a little
+    /// early, and chunks hold a little less work than they could).
     pub fn pace(&self) -> f64 {
         f64::from_bits(self.pace.load(Ordering::Relaxed))
     }
 
-    /// Times a few 256x256 matmuls (best of three rounds) and keeps the pace.
+    /// Times rounds of 256x256 matmuls, more of them per round until a
+    /// round takes long enough (20 ms) that the submit and wait around it
+    /// do not count; keeps the best of the last size's three rounds. Bounded
+    /// by a deadline, so a hung adapter cannot hold the start.
     fn calibrate(self: &Arc<Self>) {
         const N: usize = 256;
-        const ROUNDS: usize = 3;
+        const LONG_ENOUGH: f64 = 0.02;
+        const MOST: usize = 4096;
         let mut session = Session::new(Arc::clone(self), Quota::new(16 << 20));
+        session.set_deadline(Some(Instant::now() + std::time::Duration::from_secs(60)));
         let measured = (|| -> Result<f64, TensorError> {
             let a = session.full(&[N, N], 0.5)?;
-            let mut best = f64::MAX;
-            for _ in 0..ROUNDS {
-                let started = Instant::now();
-                let c = session.matmul(&a, &a)?;
-                session.finish()?;
-                session.release(c);
-                best = best.min(started.elapsed().as_secs_f64());
+            let mut count = 1;
+            loop {
+                let mut best = f64::MAX;
+                for _ in 0..3 {
+                    let started = Instant::now();
+                    for _ in 0..count {
+                        let c = session.matmul(&a, &a)?;
+                        session.release(c);
+                    }
+                    session.finish()?;
+                    best = best.min(started.elapsed().as_secs_f64());
+                }
+                if best >= LONG_ENOUGH || count >= MOST {
+                    return Ok(2.0 * (N * N * N * count) as f64 / best.max(1e-6));
+                }
+                count *= 8;
             }
-            Ok(2.0 * (N * N * N) as f64 / best.max(1e-6))
         })();
         match measured {
             Ok(pace) => {

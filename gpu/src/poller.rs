@@ -39,7 +39,7 @@ impl Pending {
 }
 
 /// Starts the poller for `device`. It ends once the device is dropped.
-pub(crate) fn start(device: &wgpu::Device) -> Arc<Pending> {
+pub(crate) fn start(device: &wgpu::Device) -> std::io::Result<Arc<Pending>> {
     let pending = Arc::new(Pending {
         count: AtomicUsize::new(0),
         lock: Mutex::new(()),
@@ -47,13 +47,11 @@ pub(crate) fn start(device: &wgpu::Device) -> Arc<Pending> {
     });
     let weak: Weak<Pending> = Arc::downgrade(&pending);
     let device = device.clone();
-    let spawned = std::thread::Builder::new()
+    // Without the poller no wait could ever end: no GPU then.
+    std::thread::Builder::new()
         .name("gpu-poller".into())
-        .spawn(move || run(device, weak));
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the GPU poller thread");
-    }
-    pending
+        .spawn(move || run(device, weak))?;
+    Ok(pending)
 }
 
 fn run(device: wgpu::Device, pending: Weak<Pending>) {

@@ -4,22 +4,25 @@
 //! Ops are recorded into one command encoder and submitted together, every
 //! [`BATCH`] dispatches, every [`CHUNK`] of estimated GPU time, or when data
 //! is read back, so a sampling loop costs one GPU-to-CPU synchronisation per
-//! `to-list`. At most two chunks are in flight: recording waits (under the
-//! deadline) for the older one, so a guest that records forever cannot queue
-//! unbounded work, and what a timed-out request leaves queued is at most
-//! about two chunks (plus one dispatch, itself capped by
+//! `to-list`. At most two chunks are in flight: submitting a third waits
+//! (under the deadline) for the oldest, so a guest that records forever
+//! cannot queue unbounded work, and what a timed-out request leaves queued
+//! is at most two chunks (each dispatch in them capped by
 //! [`Session::set_max_dispatch`]) ahead of every other model's work.
+//!
+//! Recording is cheap: each dispatch's parameters go into a slot of a
+//! uniform ring (one `write_buffer` per batch, dynamic offsets), bind
+//! groups are made once per set of buffers and reused, and a batch is one
+//! compute pass.
 //!
 //! Freed buffers are kept for reuse, but only once the batch that last used
 //! them has been submitted: reuse is then ordered after every earlier use
 //! on the one queue. The pool is per session because another session's
 //! commands are not ordered with this one's until submitted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use wgpu::util::DeviceExt;
 
 use super::kernels::Kernel;
 use super::poller::{Awaited, Missed};
@@ -29,6 +32,12 @@ use super::Gpu;
 /// Dispatches recorded before a batch is submitted.
 const BATCH: usize = 256;
 
+/// Batches a session may have submitted and not finished: one runs while
+/// the next waits its turn and a third is recorded, so the GPU does not
+/// idle between batches, and a timed-out request leaves at most this many
+/// queued.
+const IN_FLIGHT: usize = 2;
+
 /// Estimated GPU time recorded before a batch is submitted: long enough
 /// that submitting costs nothing next to it, short enough that a batch
 /// queued for a request that has timed out delays others by little.
@@ -37,15 +46,40 @@ pub const CHUNK: Duration = Duration::from_millis(25);
 /// Buffer sizes are rounded up to this, so that similar shapes share.
 const GRANULE: u64 = 256;
 
+/// Most bind groups a session keeps for reuse. Each holds its buffers
+/// alive, so the cache is bounded and emptied after every request.
+const BIND_GROUPS: usize = 2048;
+
+/// A bind group's identity: the kernel, the uniform ring it reads its
+/// parameters from, and its buffers (inputs, dummies, output) in order.
+#[derive(PartialEq, Eq, Hash)]
+struct BindKey {
+    kernel: Kernel,
+    ring: usize,
+    buffers: Vec<wgpu::Buffer>,
+}
+
 pub struct Session {
     gpu: Arc<Gpu>,
     quota: Arc<Quota>,
+    /// The batch's one compute pass, open while dispatches are recorded
+    /// (declared before the encoder: a pass must end before its encoder).
+    pass: Option<wgpu::ComputePass<'static>>,
     encoder: Option<wgpu::CommandEncoder>,
+    /// Uniform buffers of [`BATCH`] parameter slots each, used in turn by
+    /// successive batches: with at most [`IN_FLIGHT`] batches in flight, a
+    /// ring is rewritten only once the batch that used it last is done.
+    rings: [wgpu::Buffer; IN_FLIGHT + 1],
+    ring: usize,
+    /// The parameters of the batch being recorded, one slot per dispatch,
+    /// written to its ring when the batch is submitted.
+    staged: Vec<u8>,
+    bind_groups: HashMap<BindKey, wgpu::BindGroup>,
     recorded: usize,
     /// Estimated work recorded since the last submit (see [`Gpu::pace`]).
     recorded_work: f64,
-    /// The last submitted batch, done when its callback has run.
-    in_flight: Option<Awaited<()>>,
+    /// Submitted batches not yet known to be done, oldest first.
+    in_flight: VecDeque<Awaited<()>>,
     /// Longest estimated time one dispatch may take (`None`: no cap).
     max_dispatch: Option<Duration>,
     free: HashMap<u64, Vec<GpuBuffer>>,
@@ -63,13 +97,27 @@ impl Session {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let ring = || {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("parameters"),
+                size: (BATCH * gpu.uniform_slot) as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let rings = [ring(), ring(), ring()];
         Session {
             gpu,
             quota,
+            pass: None,
             encoder: None,
+            rings,
+            ring: 0,
+            staged: Vec::new(),
+            bind_groups: HashMap::new(),
             recorded: 0,
             recorded_work: 0.0,
-            in_flight: None,
+            in_flight: VecDeque::new(),
             max_dispatch: None,
             free: HashMap::new(),
             retired: Vec::new(),
@@ -100,10 +148,21 @@ impl Session {
         self.max_dispatch = most;
     }
 
-    /// Frees the pooled buffers (their GPU memory goes back to the quota);
-    /// called after each request, so memory returns once it is done.
+    /// Frees the pooled and retired buffers (their GPU memory goes back to
+    /// the quota); called after each request, so memory returns once it is
+    /// done. Work still recorded is submitted first (a guest may keep
+    /// tensors it computed for its next call); wgpu keeps a buffer that
+    /// queued work still uses alive until that work is done.
     pub fn trim(&mut self) {
+        if self.encoder.is_some() {
+            if let Err(e) = self.submit() {
+                tracing::debug!(error = %e, "submitting before a trim");
+            }
+        }
+        self.retired.clear();
         self.free.clear();
+        // Cached bind groups hold their buffers: freed with them.
+        self.bind_groups.clear();
     }
 
     /// A tensor to be written by a kernel, from the pool when one fits.
@@ -150,7 +209,7 @@ impl Session {
     /// they are given back before refusing.
     fn charge(&mut self, bytes: u64) -> Result<(), TensorError> {
         if self.quota.try_charge(bytes).is_err() {
-            self.free.clear();
+            self.trim();
             self.quota.charge(bytes)?;
         }
         Ok(())
@@ -214,45 +273,19 @@ impl Session {
             return Ok(());
         }
         self.affordable(kernel, work)?;
-        let pipeline = self.gpu.kernels.pipeline(&self.gpu.device, kernel);
-        let uniform = self
-            .gpu
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: None,
-                contents: params,
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: uniform.as_entire_binding(),
-        }];
-        for i in 0..kernel.inputs() {
-            let buffer = inputs.get(i).copied().unwrap_or(&self.dummy);
-            entries.push(wgpu::BindGroupEntry {
-                binding: 1 + i as u32,
-                resource: buffer.as_entire_binding(),
-            });
-        }
-        entries.push(wgpu::BindGroupEntry {
-            binding: 1 + kernel.inputs() as u32,
-            resource: output.as_entire_binding(),
-        });
-        let bind_group = self
-            .gpu
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &pipeline.layout,
-                entries: &entries,
-            });
-        let encoder = self.encoder();
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            pass.set_pipeline(&pipeline.pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-        }
+        let slot = self.gpu.uniform_slot;
+        assert!(params.len() <= slot, "{kernel:?} parameters exceed a slot");
+        let offset = self.staged.len();
+        self.staged.extend_from_slice(params);
+        self.staged.resize(offset + slot, 0);
+        let bind_group = self.bind_group(kernel, inputs, output);
+        // An Arc clone of the GPU keeps the pipeline borrowed apart from self.
+        let gpu = Arc::clone(&self.gpu);
+        let pipeline = gpu.kernels.pipeline(&gpu.device, kernel);
+        let pass = self.pass();
+        pass.set_pipeline(&pipeline.pipeline);
+        pass.set_bind_group(0, &bind_group, &[offset as u32]);
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         self.recorded += 1;
         self.recorded_work += work;
         if self.recorded >= BATCH || self.recorded_work >= self.gpu.pace() * CHUNK.as_secs_f64() {
@@ -290,9 +323,76 @@ impl Session {
         Ok(())
     }
 
+    /// The bind group of `kernel` over these buffers and the current ring:
+    /// made once, then reused (a sampling loop binds the same pooled
+    /// buffers step after step).
+    fn bind_group(
+        &mut self,
+        kernel: Kernel,
+        inputs: &[&wgpu::Buffer],
+        output: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        let declared = kernel.inputs();
+        let mut buffers = Vec::with_capacity(declared + 1);
+        for i in 0..declared {
+            buffers.push(inputs.get(i).copied().unwrap_or(&self.dummy).clone());
+        }
+        buffers.push(output.clone());
+        let key = BindKey {
+            kernel,
+            ring: self.ring,
+            buffers,
+        };
+        if let Some(group) = self.bind_groups.get(&key) {
+            return group.clone();
+        }
+        let pipeline = self.gpu.kernels.pipeline(&self.gpu.device, kernel);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.rings[self.ring],
+                offset: 0,
+                size: std::num::NonZeroU64::new(self.gpu.uniform_slot as u64),
+            }),
+        }];
+        for (i, buffer) in key.buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: 1 + i as u32,
+                resource: buffer.as_entire_binding(),
+            });
+        }
+        let group = self
+            .gpu
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.layout,
+                entries: &entries,
+            });
+        if self.bind_groups.len() >= BIND_GROUPS {
+            self.bind_groups.clear();
+        }
+        self.bind_groups.insert(key, group.clone());
+        group
+    }
+
+    /// The batch's compute pass, begun on first use.
+    fn pass(&mut self) -> &mut wgpu::ComputePass<'static> {
+        if self.pass.is_none() {
+            let pass = self
+                .encoder()
+                .begin_compute_pass(&wgpu::ComputePassDescriptor::default())
+                .forget_lifetime();
+            self.pass = Some(pass);
+        }
+        self.pass.as_mut().expect("just begun")
+    }
+
     /// Records a plain buffer copy (whole tensors or parts, in bytes).
     pub(crate) fn copy(&mut self, from: &wgpu::Buffer, to: &wgpu::Buffer, bytes: u64) {
         if bytes > 0 {
+            // Copies are recorded on the encoder, outside any pass.
+            self.pass = None;
             self.encoder().copy_buffer_to_buffer(from, 0, to, 0, bytes);
         }
     }
@@ -305,16 +405,27 @@ impl Session {
         })
     }
 
-    /// Submits what was recorded, after the batch before it has finished.
+    /// Submits what was recorded, once fewer than [`IN_FLIGHT`] earlier
+    /// batches are unfinished.
     pub fn submit(&mut self) -> Result<(), TensorError> {
-        if let Some(previous) = self.in_flight.take() {
-            self.wait(&previous)?;
+        while self.in_flight.len() >= IN_FLIGHT {
+            let oldest = self.in_flight.pop_front().expect("not empty");
+            self.wait(&oldest)?;
         }
+        self.pass = None;
         if let Some(encoder) = self.encoder.take() {
+            if !self.staged.is_empty() {
+                // Staged by the queue and copied before this submit's commands.
+                self.gpu
+                    .queue
+                    .write_buffer(&self.rings[self.ring], 0, &self.staged);
+                self.staged.clear();
+            }
             self.gpu.queue.submit([encoder.finish()]);
             let (done, callback) = Awaited::new(&self.gpu.pending);
             self.gpu.queue.on_submitted_work_done(move || callback(()));
-            self.in_flight = Some(done);
+            self.in_flight.push_back(done);
+            self.ring = (self.ring + 1) % self.rings.len();
         }
         self.recorded = 0;
         self.recorded_work = 0.0;
@@ -355,8 +466,9 @@ impl Session {
         });
         self.copy(tensor.buffer(), &staging, bytes);
         self.submit()?;
-        // The map completes after the copy, so it alone is waited for.
-        self.in_flight = None;
+        // The map completes after the copy (and so after every batch before
+        // it): it alone is waited for.
+        self.in_flight.clear();
         let (mapped, callback) = Awaited::new(&self.gpu.pending);
         staging.map_async(wgpu::MapMode::Read, .., callback);
         self.wait(&mapped)?
@@ -391,7 +503,10 @@ impl Session {
     /// Blocks until every recorded op has run.
     pub fn finish(&mut self) -> Result<(), TensorError> {
         self.submit()?;
-        match self.in_flight.take() {
+        // The newest batch finishes after every earlier one.
+        let newest = self.in_flight.pop_back();
+        self.in_flight.clear();
+        match newest {
             Some(done) => self.wait(&done),
             None => Ok(()),
         }

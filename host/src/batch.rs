@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::error::{ApiError, ErrorCode};
 use crate::generate;
 use crate::registry::Registry;
+use crate::runtime::Hold;
 use crate::validate::{self, Validated};
 
 /// Whether a decoded body is a batch (P6).
@@ -74,7 +75,8 @@ pub fn item_size(item: &Value) -> usize {
 
 /// Answers a decoded batch body: `{"results": [...]}`, or the error that
 /// refuses the whole batch.
-pub async fn run(body: &Value, registry: &Registry) -> Result<Value, ApiError> {
+/// `hold` is kept alive by every guest call the batch makes.
+pub async fn run(body: &Value, registry: &Registry, hold: Hold) -> Result<Value, ApiError> {
     let (version, items) = envelope(body, registry)?;
     let mut results: Vec<Option<Value>> = vec![None; items.len()];
     let mut valid = Vec::new();
@@ -92,7 +94,10 @@ pub async fn run(body: &Value, registry: &Registry) -> Result<Value, ApiError> {
         merged.insert("protocol_version".into(), json!(version));
         merged.extend(fields.clone());
         match validate::single(&Value::Object(merged), item_size(item), registry) {
-            Ok(req) => valid.push((i, req)),
+            Ok(mut req) => {
+                req.hold = hold.clone();
+                valid.push((i, req))
+            }
             Err(e) => results[i] = Some(e.envelope()),
         }
     }

@@ -131,14 +131,20 @@ impl std::error::Error for ApiError {}
 impl From<CallError> for ApiError {
     fn from(e: CallError) -> ApiError {
         match e {
-            CallError::Timeout { deadline } => ApiError::new(
-                ErrorCode::Timeout,
-                format!(
-                    "the backbone ran past its {:.3}s deadline",
-                    deadline.as_secs_f64()
-                ),
-            )
-            .with_details(json!({"deadline_seconds": deadline.as_secs_f64()})),
+            CallError::Timeout { deadline, cause } => {
+                let mut details = json!({"deadline_seconds": deadline.as_secs_f64()});
+                if let Some(cause) = cause {
+                    details["cause"] = cause.into();
+                }
+                ApiError::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "the backbone ran past its {:.3}s deadline",
+                        deadline.as_secs_f64()
+                    ),
+                )
+                .with_details(details)
+            }
             CallError::Memory { limit_bytes } => ApiError::new(
                 ErrorCode::ResourceExhausted,
                 format!(

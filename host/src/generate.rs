@@ -26,7 +26,9 @@ pub async fn run(valid: &Validated) -> Result<gltf::Document, ApiError> {
     );
     async move {
         let started = Instant::now();
-        let result = backbone.generate(convert::request(req, spec.fps)).await;
+        let result = backbone
+            .generate(convert::request(req, spec.fps), valid.hold.clone())
+            .await;
         tracing::Span::current().record("seconds", started.elapsed().as_secs_f64());
         let result = result?;
         heavy(|| encode(valid, result))
@@ -56,7 +58,8 @@ pub async fn run_group(items: &[&Validated]) -> Option<Vec<Result<gltf::Document
             .iter()
             .map(|v| convert::request(&v.request, v.spec.fps))
             .collect();
-        let results = backbone.generate_batch(requests).await;
+        let hold = items.first().and_then(|v| v.hold.clone());
+        let results = backbone.generate_batch(requests, hold).await;
         tracing::Span::current().record("seconds", started.elapsed().as_secs_f64());
         match results {
             Ok(results) => heavy(|| {

@@ -78,13 +78,11 @@ impl Jobs {
     }
 
     /// Starts `valid` in the background for `owner`, or refuses when the
-    /// table is full. `hold` lives as long as the job runs (a client's
-    /// generation slot).
+    /// table is full.
     pub fn submit(
         self: &Arc<Self>,
         valid: Validated,
         owner: Option<String>,
-        hold: impl Send + 'static,
     ) -> Result<Submitted, ApiError> {
         let id = new_id();
         let mut table = self.lock();
@@ -104,7 +102,6 @@ impl Jobs {
         // The table lock is held until the entry exists, so the task's
         // completion always finds it (unless the job was deleted).
         let task = tokio::spawn(async move {
-            let _hold = hold;
             let outcome = generate::run(&valid).await;
             jobs.finish(&job_id, outcome);
         });

@@ -11,6 +11,7 @@ use motionmcp_host::access::rate::Limiter;
 use motionmcp_host::access::tls::Tls;
 use motionmcp_host::access::tokens::{Tokens, TOKENS_ENV};
 use motionmcp_host::access::Access;
+use motionmcp_host::capabilities::check_spec;
 use motionmcp_host::gpu::GpuChoice;
 use motionmcp_host::http::conn::default_max_connections;
 use motionmcp_host::http::HttpLimits;
@@ -292,6 +293,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     } else {
         args.cache_dir.clone().or_else(ComponentCache::default_dir)
     };
+    // Access rules first: a bad tokens file or certificate is refused before
+    // any model loads, and never after the server said it was listening.
+    let (access, tls) = args.access()?;
+    reload_on_sighup(Arc::clone(&access), tls.clone());
+    if access.tokens.is_none() && !args.addr.ip().is_loopback() {
+        tracing::warn!(addr = %args.addr, "listening beyond loopback without --auth-tokens: anyone who reaches this port can run the models");
+    }
     let limits = args.limits();
     tracing::info!(?limits, "backbone limits");
     let runtime = Runtime::new(ComponentCache::new(cache_dir), limits, args.models.len())?
@@ -303,6 +311,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .load(path)
             .await
             .with_context(|| format!("cannot serve {}", path.display()))?;
+        check_spec(&model.spec())
+            .map_err(|e| anyhow::anyhow!("{} describes an invalid model: {e}", path.display()))?;
         let report = model.load_report();
         tracing::info!(
             model = %model.id(),
@@ -339,8 +349,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let http = args.http_limits();
     tracing::info!(?http, "http limits");
     let grace = http.shutdown_grace;
-    let (access, tls) = args.access()?;
-    reload_on_sighup(Arc::clone(&access), tls.clone());
     let config = motionmcp_host::http::Config {
         jobs,
         limits: http,
@@ -348,13 +356,18 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tls,
     };
     motionmcp_host::http::serve(listener, registry.clone(), config, shutdown_signal()).await?;
-    // Teardown is guest code: it gets a bounded time too, so a backbone
-    // cannot keep the process from exiting.
-    let teardown = async {
-        for model in registry.iter() {
-            model.teardown().await;
-        }
-    };
+    // Teardown is guest code, run on a blocking thread (a guest call holds
+    // its thread until it returns) under one overall deadline: past it the
+    // process exits without waiting for it.
+    let handle = tokio::runtime::Handle::current();
+    let models = Arc::clone(&registry);
+    let teardown = tokio::task::spawn_blocking(move || {
+        handle.block_on(async {
+            for model in models.iter() {
+                model.teardown().await;
+            }
+        })
+    });
     if tokio::time::timeout(grace, teardown).await.is_err() {
         tracing::warn!("teardown ran past the grace period; exiting without it");
     }
@@ -365,6 +378,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
 /// SIGHUP re-reads the tokens file and the TLS certificate; a file that
 /// cannot be read leaves what was in force, and the log says why.
 fn reload_on_sighup(access: Arc<Access>, tls: Option<Arc<Tls>>) {
+    if access.tokens.is_none() && tls.is_none() {
+        // Nothing to reload: SIGHUP keeps its default meaning.
+        return;
+    }
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};

@@ -37,6 +37,10 @@ impl std::str::FromStr for Rate {
             "h" => Duration::from_secs(3600),
             _ => return Err(bad()),
         };
+        // One token every microsecond is the finest the bucket keeps.
+        if per / requests.get() < Duration::from_micros(1) {
+            return Err(format!("{s:?} is faster than one request per microsecond"));
+        }
         Ok(Rate { requests, per })
     }
 }
@@ -72,11 +76,6 @@ impl Limiter {
             most_at_once,
             running: Arc::new(Mutex::new(HashMap::new())),
         }
-    }
-
-    /// Whether any limit is set.
-    pub fn is_active(&self) -> bool {
-        self.rate.is_some() || self.most_at_once.is_some()
     }
 
     /// Counts one request of `client` against its rate.
@@ -166,7 +165,7 @@ mod tests {
         assert_eq!((r.requests.get(), r.per), (10, Duration::from_secs(1)));
         let r: Rate = "600/m".parse().unwrap();
         assert_eq!(r.per, Duration::from_secs(60));
-        for bad in ["10", "0/s", "x/s", "10/d", "-1/s"] {
+        for bad in ["10", "0/s", "x/s", "10/d", "-1/s", "2000000000/s"] {
             assert!(bad.parse::<Rate>().is_err(), "{bad}");
         }
     }

@@ -26,17 +26,23 @@ struct Entry {
 /// The current set of tokens, replaceable while the server runs.
 pub struct Tokens {
     file: Option<PathBuf>,
-    inline: Option<String>,
+    /// The inline tokens, already hashed (the environment cannot change, and
+    /// no secret is kept as text).
+    inline: Vec<Entry>,
     entries: RwLock<Arc<Vec<Entry>>>,
 }
 
 impl Tokens {
     /// Reads the file and/or the inline text; at least one token is needed.
     pub fn load(file: Option<PathBuf>, inline: Option<String>) -> Result<Tokens> {
-        let entries = read(file.as_deref(), inline.as_deref())?;
+        let mut parsed = Vec::new();
+        if let Some(text) = inline {
+            parse(&text.replace(',', "\n"), TOKENS_ENV, &mut parsed)?;
+        }
+        let entries = read(file.as_deref(), &parsed)?;
         Ok(Tokens {
             file,
-            inline,
+            inline: parsed,
             entries: RwLock::new(Arc::new(entries)),
         })
     }
@@ -44,7 +50,7 @@ impl Tokens {
     /// Re-reads the file (SIGHUP): a token removed stops working at once.
     /// On an error the previous set stays and the error is returned.
     pub fn reload(&self) -> Result<usize> {
-        let entries = read(self.file.as_deref(), self.inline.as_deref())?;
+        let entries = read(self.file.as_deref(), &self.inline)?;
         let count = entries.len();
         *self.entries.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(entries);
         Ok(count)
@@ -92,15 +98,13 @@ pub fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-fn read(file: Option<&Path>, inline: Option<&str>) -> Result<Vec<Entry>> {
-    let mut entries = Vec::new();
+/// The file's tokens after the inline ones.
+fn read(file: Option<&Path>, inline: &[Entry]) -> Result<Vec<Entry>> {
+    let mut entries = inline.to_vec();
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the tokens file {}", path.display()))?;
         parse(&text, &path.display().to_string(), &mut entries)?;
-    }
-    if let Some(text) = inline {
-        parse(&text.replace(',', "\n"), TOKENS_ENV, &mut entries)?;
     }
     if entries.is_empty() {
         bail!("no tokens given: every request would be refused");
@@ -108,7 +112,9 @@ fn read(file: Option<&Path>, inline: Option<&str>) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// `name:token` or `token` per line; blank lines and `#` comments skipped.
+/// `name:token` or `token` per line (a bare token therefore holds no `:`);
+/// blank lines and `#` comments skipped. A name or a token given twice is
+/// refused: two names for one token would make the client ambiguous.
 fn parse(text: &str, source: &str, entries: &mut Vec<Entry>) -> Result<()> {
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -125,10 +131,11 @@ fn parse(text: &str, source: &str, entries: &mut Vec<Entry>) -> Result<()> {
         if entries.iter().any(|e| e.name == name) {
             bail!("{source} line {}: the name {name:?} is used twice", n + 1);
         }
-        entries.push(Entry {
-            name,
-            digest: sha256(token),
-        });
+        let digest = sha256(token);
+        if entries.iter().any(|e| e.digest == digest) {
+            bail!("{source} line {}: this token is listed twice", n + 1);
+        }
+        entries.push(Entry { name, digest });
     }
     Ok(())
 }
@@ -174,6 +181,8 @@ mod tests {
     fn bad_files_are_refused_with_the_line() {
         let e = Tokens::load(None, Some("a:x\na:y".into())).err().unwrap();
         assert!(e.to_string().contains("line 2"), "{e}");
+        let e = Tokens::load(None, Some("a:x\nb:x".into())).err().unwrap();
+        assert!(e.to_string().contains("listed twice"), "{e}");
         assert!(Tokens::load(None, Some(":x".into())).is_err());
         assert!(Tokens::load(None, Some("# only a comment".into())).is_err());
     }

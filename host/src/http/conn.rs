@@ -62,6 +62,16 @@ pub fn descriptor_limit() -> Option<u64> {
     (rc == 0).then_some(rl.rlim_cur as u64)
 }
 
+/// Whether an `accept` error means the process (or system) is out of
+/// something — descriptors, buffers, memory — so that retrying at once
+/// would spin; other errors concern one connection only.
+pub fn exhausted(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
 /// One permit per open connection.
 #[derive(Clone)]
 pub struct ConnectionCap {
@@ -197,6 +207,19 @@ mod tests {
     #[test]
     fn the_default_cap_stays_below_the_descriptor_limit() {
         let limit = descriptor_limit().unwrap();
-        assert!((default_max_connections() as u64) < limit.max(32));
+        let expected = (limit.saturating_sub(RESERVED_DESCRIPTORS) * 3 / 4).clamp(16, 10_000);
+        assert_eq!(default_max_connections() as u64, expected);
+        if limit > 1024 {
+            assert!(expected < limit);
+        }
+    }
+
+    #[test]
+    fn only_exhaustion_backs_off() {
+        let os = std::io::Error::from_raw_os_error;
+        assert!(exhausted(&os(libc::EMFILE)));
+        assert!(exhausted(&os(libc::ENFILE)));
+        assert!(!exhausted(&os(libc::ECONNABORTED)));
+        assert!(!exhausted(&std::io::Error::other("x")));
     }
 }

@@ -32,6 +32,7 @@ use crate::generate;
 use crate::gltf;
 use crate::jobs::{JobLimits, Jobs, Poll, POLL_AFTER_SECONDS};
 use crate::registry::Registry;
+use crate::runtime::Hold;
 use crate::validate;
 pub use conn::HttpLimits;
 use conn::{Backoff, ConnectionCap, RateLimitedLog};
@@ -95,9 +96,9 @@ struct Shared {
     access: Arc<Access>,
 }
 
-/// Paths that answer without a token or a rate limit: health probes.
+/// Paths that answer without a token or a rate limit: the health probe.
 fn is_probe(path: &str) -> bool {
-    matches!(path, "/health" | "/health/" | "/livez" | "/readyz")
+    matches!(path, "/health" | "/health/")
 }
 
 /// A refused client's answer: the envelope, and the challenge or the wait.
@@ -191,10 +192,10 @@ async fn gltf_answer(doc: gltf::Document, format: Format) -> Answer {
 }
 
 impl Format {
-    /// GLB when the client's `Accept` (RFC 9110 §12.5.1) ranks
-    /// `model/gltf-binary` above zero and strictly above the JSON answer
-    /// (`model/gltf+json`, `model/*`, `*/*` or `application/json`); JSON
-    /// otherwise, the protocol's default.
+    /// GLB when the client's `Accept` (RFC 9110 §12.5.1) names
+    /// `model/gltf-binary` with a quality above zero and no lower than the
+    /// JSON answer's (`model/gltf+json` or `application/json`, or the
+    /// wildcards that cover them); JSON otherwise, the protocol's default.
     fn from_accept(headers: &hyper::HeaderMap) -> Format {
         let ranges: Vec<(String, f32)> = headers
             .get_all(hyper::header::ACCEPT)
@@ -219,7 +220,10 @@ impl Format {
         };
         let glb = quality(GLTF_BINARY);
         let json = quality(GLTF_JSON).max(quality(JSON));
-        if glb > 0.0 && glb > json {
+        // GLB only when named (a wildcard alone keeps the default), and not
+        // ranked below the JSON answer: `model/gltf-binary, */*` is GLB.
+        let named = ranges.iter().any(|(range, _)| range == GLTF_BINARY);
+        if named && glb > 0.0 && glb >= json {
             Format::Binary
         } else {
             Format::Json
@@ -362,17 +366,20 @@ async fn post_generate<B: ReqBody>(
     )
     .await?;
     let value = body::decode(&bytes)?;
+    // The slot lives until the last guest call made for this request ends
+    // (not when the client leaves or deletes its job).
+    let hold: Hold = Some(Arc::new(slot));
     if batch::is_batch(&value) {
-        return Ok(batch::run(&value, registry).await.map(Generated::Batch)?);
+        return Ok(batch::run(&value, registry, hold)
+            .await
+            .map(Generated::Batch)?);
     }
     // Validation answers at once, async model or not.
-    let valid = validate::single(&value, bytes.len(), registry.as_ref())?;
+    let mut valid = validate::single(&value, bytes.len(), registry.as_ref())?;
+    valid.hold = hold;
     if valid.spec.supports_async {
         let owner = client.owner().map(str::to_owned);
-        return Ok(shared
-            .jobs
-            .submit(valid, owner, slot)
-            .map(Generated::Accepted)?);
+        return Ok(shared.jobs.submit(valid, owner).map(Generated::Accepted)?);
     }
     let doc = generate::run(&valid).await?;
     Ok(Generated::Single(doc, format))
@@ -477,19 +484,24 @@ async fn handle(
     .await
 }
 
-/// Accepts connections until `shutdown` resolves, then lets in-flight
-/// requests finish (up to the grace period). Connections beyond the cap are
-/// closed as soon as accepted; `accept` failures (descriptor exhaustion)
-/// back off instead of spinning; both are logged at most once per 10 s.
 /// What a server is configured with besides its models.
 pub struct Config {
+    /// Async jobs: how many, kept how long.
     pub jobs: JobLimits,
+    /// Deadlines, the connection cap, the shutdown grace.
     pub limits: HttpLimits,
+    /// Tokens and per-client limits.
     pub access: Arc<Access>,
     /// HTTPS when set.
     pub tls: Option<Arc<Tls>>,
 }
 
+/// Accepts connections until `shutdown` resolves, then lets in-flight
+/// requests finish (up to the grace period). Connections beyond the cap are
+/// closed as soon as accepted; `accept` failures from exhaustion back off
+/// instead of spinning; both are logged at most once per 10 s. With TLS,
+/// each connection's handshake runs in its own task, under the header
+/// deadline.
 pub async fn serve(
     listener: TcpListener,
     registry: Arc<Registry>,
@@ -529,6 +541,12 @@ pub async fn serve(
                     Ok(pair) => {
                         backoff.reset();
                         pair
+                    }
+                    // One connection's failure (reset before it was accepted):
+                    // nothing to wait for.
+                    Err(e) if !conn::exhausted(&e) => {
+                        tracing::debug!(error = %e, "accept failed for one connection");
+                        continue;
                     }
                     Err(e) => {
                         let pause = backoff.fail();

@@ -125,6 +125,10 @@ async fn accept_quality_values_choose_the_format() {
         ("model/*;q=0.1, model/gltf-binary", GLTF_BINARY),
         ("MODEL/GLTF-BINARY", GLTF_BINARY),
         ("model/gltf-binary;q=2", GLTF_JSON),
+        ("model/gltf-binary, */*", GLTF_BINARY),
+        ("model/gltf-binary, application/json", GLTF_BINARY),
+        ("model/gltf+json, model/gltf-binary", GLTF_BINARY),
+        ("model/*", GLTF_JSON),
         ("*/*", GLTF_JSON),
         ("", GLTF_JSON),
     ] {

@@ -94,8 +94,8 @@ impl Runtime {
             .get_or_try_init(|| async move {
                 tokio::task::spawn_blocking(move || {
                     let gpu = Gpu::open(choice)?;
-                    tracing::info!(gpu = %gpu.describe(), pace_gflops = gpu.pace() / 1e9, "GPU opened");
                     gpu.warm_up();
+                    tracing::info!(gpu = %gpu.describe(), pace_gflops = gpu.pace() / 1e9, "GPU opened");
                     Ok::<_, anyhow::Error>(gpu)
                 })
                 .await?

@@ -8,8 +8,12 @@ use crate::error::ApiError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallError {
-    /// The call ran past its deadline (in wasm, or waiting on the GPU).
-    Timeout { deadline: Duration },
+    /// The call ran past its deadline (in wasm, or waiting on the GPU), or
+    /// asked for GPU work that would; `cause` says which GPU wait or op.
+    Timeout {
+        deadline: Duration,
+        cause: Option<String>,
+    },
     /// The instance grew its linear memory past the cap.
     Memory { limit_bytes: usize },
     /// The model's GPU memory quota refused an allocation.

@@ -197,11 +197,16 @@ impl Live {
     /// result over the cap refused while copied out, or a failure named by
     /// its cause (D9).
     fn failure(&self, trap: &wasmtime::Error, limits: &Limits) -> CallError {
-        if trap.downcast_ref::<Trap>() == Some(&Trap::Interrupt)
-            || trap.downcast_ref::<GpuDeadline>().is_some()
-        {
+        if trap.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
             return CallError::Timeout {
                 deadline: limits.deadline,
+                cause: None,
+            };
+        }
+        if let Some(GpuDeadline(why)) = trap.downcast_ref::<GpuDeadline>() {
+            return CallError::Timeout {
+                deadline: limits.deadline,
+                cause: Some(why.clone()),
             };
         }
         if self.store.data().memory.exceeded {

@@ -26,7 +26,7 @@ pub use engine::{ComponentInterface, LoadReport, Runtime};
 pub use error::CallError;
 pub use instance::GuestState;
 pub use limits::Limits;
-pub use model::Backbone;
+pub use model::{Backbone, Hold};
 
 /// Where the `--weights` directory appears inside the guest.
 pub const WEIGHTS_MOUNT: &str = "/weights";

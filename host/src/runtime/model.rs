@@ -18,6 +18,11 @@ use super::{Limits, LoadReport};
 use crate::bindings::mmcp::backbone::types as wit;
 use crate::bindings::{BackboneWorldPre, ModelSpec, MotionResult};
 
+/// Something a generation keeps alive until its guest call has ended (a
+/// client's generation slot): dropped on the blocking thread with the
+/// instance's permit, not when the client leaves.
+pub type Hold = Option<Arc<dyn std::any::Any + Send + Sync>>;
+
 /// How long one instance's `teardown` may take at shutdown.
 const TEARDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -109,7 +114,7 @@ impl Backbone {
         let permit = self.pool.try_admit()?;
         let mut live = self.pool.take()?;
         let asked = self
-            .on_blocking_thread(permit, move |this| async move {
+            .on_blocking_thread(permit, None, move |this| async move {
                 match live.capabilities(&this.spec_limits).await {
                     Ok(spec) => {
                         this.pool.put(live);
@@ -151,14 +156,18 @@ impl Backbone {
     pub async fn generate(
         self: &Arc<Self>,
         request: wit::GenerateRequest,
+        hold: Hold,
     ) -> Result<MotionResult, CallError> {
-        self.off_workers(move |this| async move { this.generate_here(request).await })
-            .await
+        self.off_workers(hold, move |this| async move {
+            this.generate_here(request).await
+        })
+        .await
     }
 
     /// Admits a call, then runs it on a blocking thread.
     async fn off_workers<T, F>(
         self: &Arc<Self>,
+        hold: Hold,
         call: impl FnOnce(Arc<Self>) -> F + Send + 'static,
     ) -> Result<T, CallError>
     where
@@ -166,15 +175,16 @@ impl Backbone {
         T: Send + 'static,
     {
         let permit = self.pool.admit(&self.id).await?;
-        self.on_blocking_thread(permit, call).await
+        self.on_blocking_thread(permit, hold, call).await
     }
 
-    /// Runs an admitted call on a blocking thread. The permit moves into the
-    /// call: it is released when the guest is done, even if the client has
-    /// gone away meanwhile.
+    /// Runs an admitted call on a blocking thread. The permit (and `hold`)
+    /// move into the call: they are released when the guest is done, even
+    /// if the client has gone away meanwhile.
     async fn on_blocking_thread<T, F>(
         self: &Arc<Self>,
         permit: OwnedSemaphorePermit,
+        hold: Hold,
         call: impl FnOnce(Arc<Self>) -> F + Send + 'static,
     ) -> Result<T, CallError>
     where
@@ -184,7 +194,7 @@ impl Backbone {
         let this = Arc::clone(self);
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _held = (permit, hold);
             handle.block_on(call(this))
         })
         .await
@@ -214,8 +224,9 @@ impl Backbone {
     pub async fn generate_batch(
         self: &Arc<Self>,
         requests: Vec<wit::GenerateRequest>,
+        hold: Hold,
     ) -> Result<Vec<Result<MotionResult, CallError>>, CallError> {
-        self.off_workers(move |this| async move {
+        self.off_workers(hold, move |this| async move {
             let asked = requests.len();
             let mut live = this.borrow().await?;
             let outcome = live.generate_batch(requests, &this.limits).await;

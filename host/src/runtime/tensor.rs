@@ -2,9 +2,9 @@
 //! [`crate::gpu`]. Guest handles are entries in the store's resource table;
 //! dropping one hands its buffer back to the instance's pool.
 //!
-//! Op refusals go back to the guest as `tensor-error`s. Two things trap
-//! instead: GPU work that outlives the request's deadline (504), and
-//! handles beyond [`MAX_HANDLES`].
+//! Op refusals go back to the guest as `tensor-error`s (handles beyond
+//! [`MAX_HANDLES`] too: `out-of-memory`). GPU work that outlives the
+//! request's deadline traps instead (504).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,7 +24,9 @@ use crate::gpu::{BinaryOp, DType, Gpu, Quota, ReduceOp, Session, Tensor, TensorE
 /// holds a few hundred weights and a few dozen live activations.
 pub const MAX_HANDLES: usize = 1 << 16;
 
-/// Most tensors one `concat` takes (its list is lifted into host memory).
+/// Most tensors one `concat` takes: bounds the host work of one call (the
+/// list itself is lifted before the check; wasmtime's limit on handles lent
+/// in one call bounds that).
 pub const MAX_CONCAT_PARTS: usize = 4096;
 
 /// What every instance of one GPU model shares.

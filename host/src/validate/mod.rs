@@ -44,6 +44,8 @@ pub struct Validated<M = Arc<crate::runtime::Backbone>> {
     pub spec: Arc<ModelSpec>,
     /// The model it names, as looked up during validation.
     pub model: M,
+    /// What its generation keeps alive until the guest call ends.
+    pub hold: crate::runtime::Hold,
 }
 
 /// Runs V5 to V11 on a decoded body of `body_len` bytes.
@@ -62,6 +64,7 @@ pub fn single<M: Models>(
         request,
         spec,
         model,
+        hold: None,
     })
 }
 

@@ -7,7 +7,7 @@
 //!   cannot be split once queued);
 //! - `attention`: one attention over 16,384 queries and keys;
 //! - `handles`: views of one tensor created and held until the host says no;
-//! - `concat`: one tensor concatenated 200,000 times;
+//! - `concat N`: one tensor concatenated N times (default 200,000);
 //! - anything else: a small matmul read back, then the rest pose.
 
 use motionmcp_guest::tensor::{Tensor, TensorError};
@@ -47,8 +47,9 @@ fn abuse(prompt: &str) -> Result<(), TensorError> {
             }
         }
         "concat" => {
+            let n: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(200_000);
             let one = Tensor::ones(&[1])?;
-            let parts: Vec<&Tensor> = std::iter::repeat_n(&one, 200_000).collect();
+            let parts: Vec<&Tensor> = std::iter::repeat_n(&one, n).collect();
             Tensor::concat(&parts, 0)?;
         }
         _ => {
