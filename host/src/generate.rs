@@ -30,6 +30,9 @@ pub async fn run(valid: &Validated) -> Result<gltf::Document, ApiError> {
             .generate(convert::request(req, spec.fps), valid.hold.clone())
             .await;
         tracing::Span::current().record("seconds", started.elapsed().as_secs_f64());
+        // The backbone's own time (queue wait and guest call), apart from
+        // the request's: visible with RUST_LOG=motionmcp_host=debug.
+        tracing::debug!("generated");
         let result = result?;
         heavy(|| encode(valid, result))
     }
