@@ -229,6 +229,32 @@ fn a_deleted_job_keeps_its_generation_slot_until_its_guest_call_ends() {
 }
 
 #[test]
+fn one_client_cannot_fill_the_job_table() {
+    let dir = tempdir::Dir::new("tokens-jobs");
+    let file = write_tokens(&dir.0, &format!("alice:{ALICE}\nbob:{BOB}\n"));
+    let s = Server::start_paths(
+        &[component("async-probe")],
+        &["--auth-tokens", &file, "--max-jobs-per-client", "2"],
+    );
+    let mut body = probe_request("rest");
+    body["model"] = json!("async-probe");
+    let body = body.to_string();
+    for _ in 0..2 {
+        assert_eq!(
+            call(&s, "POST", "/generate", Some(ALICE), &body).status,
+            202
+        );
+    }
+    // Finished jobs count until fetched or deleted: alice is at her most...
+    let a = call(&s, "POST", "/generate", Some(ALICE), &body);
+    let e = a.error(503, "resource_exhausted");
+    assert_eq!(e["details"]["max_jobs_per_client"], 2);
+    assert_mentions(&e, "alice");
+    // ...and bob is not affected.
+    assert_eq!(call(&s, "POST", "/generate", Some(BOB), &body).status, 202);
+}
+
+#[test]
 fn generations_at_once_are_capped_per_client() {
     let s = Server::start_paths(
         &[component("probe"), component("null")],

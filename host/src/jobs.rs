@@ -24,6 +24,9 @@ pub const POLL_AFTER_SECONDS: u64 = 1;
 #[derive(Debug, Clone, Copy)]
 pub struct JobLimits {
     pub capacity: usize,
+    /// Jobs one token's client may hold (with `--auth-tokens`), so that one
+    /// client cannot fill the table for everyone.
+    pub per_client: usize,
     pub retention: Duration,
 }
 
@@ -31,6 +34,7 @@ impl Default for JobLimits {
     fn default() -> Self {
         JobLimits {
             capacity: 1024,
+            per_client: 256,
             retention: Duration::from_secs(300),
         }
     }
@@ -96,6 +100,21 @@ impl Jobs {
                 ),
             )
             .with_details(json!({"max_jobs": self.limits.capacity})));
+        }
+        if let Some(client) = &owner {
+            let held = table
+                .values()
+                .filter(|job| job.owner.as_ref() == Some(client))
+                .count();
+            if held >= self.limits.per_client {
+                return Err(ApiError::new(
+                    ErrorCode::ResourceExhausted,
+                    format!(
+                        "client {client} holds {held} jobs, its most: fetch or delete finished jobs, or retry later"
+                    ),
+                )
+                .with_details(json!({"max_jobs_per_client": self.limits.per_client})));
+            }
         }
         let jobs = Arc::clone(self);
         let job_id = id.clone();

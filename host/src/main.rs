@@ -93,6 +93,11 @@ struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     max_jobs: u64,
 
+    /// Async jobs one client (token) may hold at once, running or finished; more get
+    /// 503 resource_exhausted [default: a quarter of --max-jobs, at least 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_jobs_per_client: Option<u64>,
+
     /// How long a finished async job's answer is kept for polling, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = positive_seconds)]
     job_retention: f64,
@@ -344,6 +349,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(addr = %local, "listening");
     let jobs = JobLimits {
         capacity: args.max_jobs as usize,
+        per_client: args
+            .max_jobs_per_client
+            .map_or((args.max_jobs as usize / 4).max(1), |n| n as usize),
         retention: std::time::Duration::from_secs_f64(args.job_retention),
     };
     let http = args.http_limits();
