@@ -204,6 +204,7 @@ fn javascript_components_import_only_our_interfaces() {
         assert_eq!(
             inspect(component),
             [
+                "import mmcp:backbone/progress@0.1.0",
                 "import mmcp:backbone/types@0.1.0",
                 "export mmcp:backbone/backbone@0.1.0"
             ],

@@ -14,7 +14,7 @@ use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use serde_json::{json, Value};
 use support::tempdir::Dir;
-use support::{component, null_skeleton, Server};
+use support::{component, host_binary, null_skeleton, shared_cache, Server};
 
 /// Widths of the test denoiser: d 32, 4 heads, 2 blocks, 5 joints.
 const D: usize = 32;
@@ -357,4 +357,29 @@ fn past_the_gpu_quota_a_request_is_503_and_the_model_serves_on() {
         health["gpu"]["memory"]["tensor-probe"]["limit_bytes"],
         64u64 << 20
     );
+}
+
+#[test]
+fn the_denoiser_reports_every_step_of_every_sample() {
+    let weights = Dir::new("weights-progress");
+    write_weights(&weights.0, 3, Dtype::F32);
+    let mut request = denoiser_request("walk", 5, Value::Null);
+    request["options"]["num_samples"] = json!(2);
+    let file = weights.0.join("request.json");
+    std::fs::write(&file, request.to_string()).unwrap();
+    let out = std::process::Command::new(host_binary())
+        .args(["generate", component("denoiser").to_str().unwrap()])
+        .args(["--weights", weights.0.to_str().unwrap()])
+        .args(["--request", file.to_str().unwrap(), "-o", "-", "--cache-dir"])
+        .arg(shared_cache())
+        .env("WGPU_BACKEND", "vulkan")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["animations"].as_array().unwrap().len(), 2);
+    // 6 diffusion steps for each of the 2 samples: the bar ends at 12 of 12.
+    let last = stderr.lines().filter(|l| l.starts_with("progress ")).last();
+    assert_eq!(last, Some("progress 12/12"), "{stderr}");
 }

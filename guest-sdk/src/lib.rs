@@ -63,6 +63,15 @@ pub use bindings::mmcp::backbone::types::{
 };
 pub use result::ShapeError;
 
+/// Reports that `done` of `total` steps of the generation under way are
+/// finished (a denoiser: once per step). Clients of async jobs see the
+/// latest report in their polls, and `motionmcp-host generate` draws it as
+/// a progress bar. Cheap (no allocation, no wait); a report with `total` 0
+/// is ignored, and outside `generate` reports go nowhere.
+pub fn report_progress(done: u32, total: u32) {
+    bindings::mmcp::backbone::progress::report(done, total);
+}
+
 /// A motion model. Implement this and hand the type to [`export_backbone!`].
 ///
 /// The host calls `setup` once before anything else, then `capabilities`,

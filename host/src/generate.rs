@@ -27,7 +27,11 @@ pub async fn run(valid: &Validated) -> Result<gltf::Document, ApiError> {
     async move {
         let started = Instant::now();
         let result = backbone
-            .generate(convert::request(req, spec.fps), valid.hold.clone())
+            .generate(
+                convert::request(req, spec.fps),
+                valid.hold.clone(),
+                valid.progress.clone(),
+            )
             .await;
         tracing::Span::current().record("seconds", started.elapsed().as_secs_f64());
         // The backbone's own time (queue wait and guest call), apart from

@@ -14,6 +14,7 @@ use tokio::task::AbortHandle;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::generate;
+use crate::runtime::Progress;
 use crate::gltf;
 use crate::validate::Validated;
 
@@ -42,13 +43,14 @@ impl Default for JobLimits {
 
 /// What a poll finds.
 pub enum Poll {
-    Running,
+    /// Still running, with the backbone's latest progress report (D13).
+    Running(Option<(u32, u32)>),
     Done(gltf::Document),
     Failed(ApiError),
 }
 
 enum State {
-    Running(AbortHandle),
+    Running(AbortHandle, Arc<Progress>),
     Done(gltf::Document),
     Failed(ApiError),
 }
@@ -85,7 +87,7 @@ impl Jobs {
     /// table is full.
     pub fn submit(
         self: &Arc<Self>,
-        valid: Validated,
+        mut valid: Validated,
         owner: Option<String>,
     ) -> Result<Submitted, ApiError> {
         let id = new_id();
@@ -116,6 +118,8 @@ impl Jobs {
                 .with_details(json!({"max_jobs_per_client": self.limits.per_client})));
             }
         }
+        let progress = Progress::new();
+        valid.progress = Some(Arc::clone(&progress));
         let jobs = Arc::clone(self);
         let job_id = id.clone();
         // The table lock is held until the entry exists, so the task's
@@ -127,7 +131,7 @@ impl Jobs {
         table.insert(
             id.clone(),
             Job {
-                state: State::Running(task.abort_handle()),
+                state: State::Running(task.abort_handle(), progress),
                 finished: None,
                 owner,
             },
@@ -158,7 +162,7 @@ impl Jobs {
         self.sweep(&mut table);
         let job = table.get(id).filter(|job| job.owner.as_deref() == client)?;
         Some(match &job.state {
-            State::Running(_) => Poll::Running,
+            State::Running(_, progress) => Poll::Running(progress.get()),
             State::Done(doc) => Poll::Done(doc.clone()),
             State::Failed(e) => Poll::Failed(e.clone()),
         })
@@ -178,7 +182,7 @@ impl Jobs {
         }
         match table.remove(id) {
             Some(job) => {
-                if let State::Running(task) = job.state {
+                if let State::Running(task, _) = job.state {
                     task.abort();
                 }
                 tracing::info!(job = %id, "job deleted");

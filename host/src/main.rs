@@ -1,5 +1,7 @@
 //! The `motionmcp-host` command: parses flags and wires the parts together.
 
+mod cli;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,13 +13,13 @@ use motionmcp_host::access::rate::Limiter;
 use motionmcp_host::access::tls::Tls;
 use motionmcp_host::access::tokens::{Tokens, TOKENS_ENV};
 use motionmcp_host::access::Access;
-use motionmcp_host::capabilities::check_spec;
-use motionmcp_host::gpu::GpuChoice;
 use motionmcp_host::http::conn::default_max_connections;
 use motionmcp_host::http::HttpLimits;
 use motionmcp_host::jobs::JobLimits;
 use motionmcp_host::registry::Registry;
-use motionmcp_host::runtime::{ComponentCache, Limits, Origin, Runtime};
+use motionmcp_host::runtime::{ComponentCache, Limits, Runtime};
+
+use cli::run::{positive_seconds, RunArgs};
 use tokio::net::TcpListener;
 
 /// An MMCP 1.4 server that runs motion models as sandboxed WebAssembly components.
@@ -35,6 +37,12 @@ enum Command {
     /// Print what a backbone component imports and exports, one per line,
     /// without running it: what it could ask of the host, before trusting it.
     Inspect(InspectArgs),
+    /// Run one generation without a server: the same validation, backbone call
+    /// and glTF encoding as POST /generate, written to a file; refusals print
+    /// the envelope's status, code and message and exit with status 1.
+    Generate(Box<cli::generate::GenerateArgs>),
+    /// Print a component's /capabilities document (after its setup) without serving it.
+    Capabilities(Box<cli::generate::CapabilitiesArgs>),
 }
 
 #[derive(clap::Args)]
@@ -58,13 +66,8 @@ struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8000")]
     addr: SocketAddr,
 
-    /// Directory for compiled components [default: $XDG_CACHE_HOME/motionmcp-host]
-    #[arg(long, value_name = "DIR", env = "MOTIONMCP_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-
-    /// Compile every component afresh and keep nothing on disk.
-    #[arg(long, conflicts_with = "cache_dir")]
-    no_cache: bool,
+    #[command(flatten)]
+    run: RunArgs,
 
     /// Instances per model: requests of one model that run at once [default: the core count]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -74,19 +77,6 @@ struct ServeArgs {
     /// [default: 4 x instances, at least 64]
     #[arg(long, value_name = "N")]
     queue: Option<u32>,
-
-    /// Wall-clock limit of one generate call, in seconds; past it the client gets 504 timeout
-    #[arg(long, value_name = "SECONDS", default_value_t = 120.0, value_parser = positive_seconds)]
-    timeout: f64,
-
-    /// Linear-memory limit of one instance, in MiB; past it the client gets 503 resource_exhausted
-    #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
-    memory_mb: u64,
-
-    /// Grant every backbone read-only access to DIR, mounted at /weights (the only
-    /// filesystem grant; nothing else on the host is visible)
-    #[arg(long, value_name = "DIR")]
-    weights: Option<PathBuf>,
 
     /// Async jobs (models with supports_async) kept at once, running or finished;
     /// more get 503 resource_exhausted
@@ -101,26 +91,6 @@ struct ServeArgs {
     /// How long a finished async job's answer is kept for polling, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = positive_seconds)]
     job_retention: f64,
-
-    /// GPU adapter for models that import the tensor interface (`WGPU_BACKEND`
-    /// narrows `auto`); the choice is logged and shown in /health
-    #[arg(long, value_enum, default_value = "auto")]
-    gpu: GpuArg,
-
-    /// GPU memory one model may hold (tensors, pooled buffers and weights of all its
-    /// instances), in MiB; past it the request gets 503 resource_exhausted
-    #[arg(long, value_name = "MIB", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
-    gpu_memory_mb: u64,
-
-    /// Longest estimated GPU time of one dispatch, in milliseconds (a single op cannot
-    /// be stopped once queued; this bounds how long one request can hold the GPU
-    /// every model shares); a longer op is refused and the request gets 503
-    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    gpu_max_dispatch_ms: u64,
-
-    /// Largest motion result a backbone may return, in MiB; larger is 500 internal_error
-    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
-    max_result_mb: u64,
 
     /// Seconds a client has to send a request's headers, counted from when the
     /// connection opens and again after each answer (so also the idle keep-alive
@@ -167,36 +137,6 @@ struct ServeArgs {
     shutdown_grace: f64,
 }
 
-/// `--gpu`: which adapter GPU models get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum GpuArg {
-    /// The best adapter of any enabled backend (`WGPU_BACKEND` narrows it).
-    Auto,
-    Vulkan,
-    Gl,
-    /// A software adapter (Mesa's lavapipe or llvmpipe): slow, but always
-    /// the same numbers and no driver to trust.
-    CpuFallback,
-}
-
-impl From<GpuArg> for GpuChoice {
-    fn from(arg: GpuArg) -> GpuChoice {
-        match arg {
-            GpuArg::Auto => GpuChoice::Auto,
-            GpuArg::Vulkan => GpuChoice::Vulkan,
-            GpuArg::Gl => GpuChoice::Gl,
-            GpuArg::CpuFallback => GpuChoice::CpuFallback,
-        }
-    }
-}
-
-fn positive_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err(format!("{s:?} is not a positive number of seconds")),
-    }
-}
-
 impl ServeArgs {
     fn http_limits(&self) -> HttpLimits {
         HttpLimits {
@@ -233,41 +173,46 @@ impl ServeArgs {
     }
 
     fn limits(&self) -> Limits {
-        let defaults = Limits::default();
-        let instances = self.instances.map_or(defaults.instances, |n| n as usize);
-        Limits {
-            memory_bytes: (self.memory_mb << 20) as usize,
-            deadline: Duration::from_secs_f64(self.timeout),
-            result_bytes: (self.max_result_mb << 20) as usize,
-            instances,
-            queue: self.queue.map_or(
-                motionmcp_host::runtime::limits::default_queue(instances),
-                |q| q as usize,
-            ),
-            weights: self.weights.clone(),
-            gpu_memory_bytes: self.gpu_memory_mb << 20,
-            gpu_max_dispatch: Duration::from_millis(self.gpu_max_dispatch_ms),
-        }
+        let instances = self
+            .instances
+            .map_or(Limits::default().instances, |n| n as usize);
+        let queue = self.queue.map_or(
+            motionmcp_host::runtime::limits::default_queue(instances),
+            |q| q as usize,
+        );
+        self.run.limits(instances, queue)
     }
 }
 
 fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // A server logs its life; a one-shot command only what went wrong.
+    let quiet = !matches!(cli.command, Command::Serve(_));
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
+            }),
         )
         .with_writer(std::io::stderr)
         // Colour codes only on a terminal, not in log files or journals.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let outcome = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Inspect(args) => runtime.block_on(inspect(args)),
+        Command::Capabilities(args) => runtime.block_on(cli::generate::capabilities(*args)),
+        Command::Generate(args) => match runtime.block_on(cli::generate::generate(*args)) {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                failure.report();
+                runtime.shutdown_timeout(Duration::from_millis(100));
+                std::process::exit(1);
+            }
+        },
     };
     // A backbone call can still hold a blocking thread (a guest spinning in
     // wasm until its epoch deadline, a wait on the GPU): dropping the runtime
@@ -293,11 +238,6 @@ async fn inspect(args: InspectArgs) -> Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let cache_dir = if args.no_cache {
-        None
-    } else {
-        args.cache_dir.clone().or_else(ComponentCache::default_dir)
-    };
     // Access rules first: a bad tokens file or certificate is refused before
     // any model loads, and never after the server said it was listening.
     let (access, tls) = args.access()?;
@@ -307,28 +247,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let limits = args.limits();
     tracing::info!(?limits, "backbone limits");
-    let runtime = Runtime::new(ComponentCache::new(cache_dir), limits, args.models.len())?
-        .with_gpu(args.gpu.into());
+    let runtime = args.run.runtime(limits, args.models.len())?;
     let mut models = Vec::with_capacity(args.models.len());
     // Registration order is the order given; setup runs in that order too.
     for path in &args.models {
-        let model = runtime
-            .load(path)
-            .await
-            .with_context(|| format!("cannot serve {}", path.display()))?;
-        check_spec(&model.spec())
-            .map_err(|e| anyhow::anyhow!("{} describes an invalid model: {e}", path.display()))?;
-        let report = model.load_report();
-        tracing::info!(
-            model = %model.id(),
-            component = %path.display(),
-            from_cache = report.origin == Origin::Cache,
-            compile_ms = report.compile.as_millis() as u64,
-            instantiate_ms = report.instantiate.as_millis() as u64,
-            setup_ms = report.setup.as_millis() as u64,
-            "model ready"
-        );
-        models.push(model);
+        models.push(cli::run::load(&runtime, path).await?);
     }
     let registry = Arc::new(Registry::new(models)?);
     // Never dropped: dropping a model's GPU device waits for the work still

@@ -2,7 +2,9 @@
 
 Usage: python reference_async.py http://127.0.0.1:PORT
 The server must host `async-probe` (tests/components/async-probe), which
-advertises supports_async, so every /generate for it answers 202."""
+advertises supports_async, so every /generate for it answers 202. Its job
+reports progress as it runs (D13: a `progress` object in the 202 polls),
+which the clients must ignore."""
 
 import sys
 
@@ -24,7 +26,7 @@ request = {
     "protocol_version": "1.4",
     "model": "async-probe",
     "skeleton": skeleton,
-    "segments": [{"type": "text", "prompt": "slow 1200", "duration_frames": 9}],
+    "segments": [{"type": "text", "prompt": "steps 6 200", "duration_frames": 9}],
     "options": {"num_samples": 2},
 }
 

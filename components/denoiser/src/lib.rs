@@ -14,7 +14,7 @@ mod model;
 
 use motionmcp_guest::{
     export_backbone, Backbone, GenerateRequest, GuidanceType, Limits, ModelSpec, MotionResult,
-    ProtocolError, Skeleton,
+    report_progress, ProtocolError, Skeleton,
 };
 
 use model::Denoiser;
@@ -77,6 +77,13 @@ impl Backbone for Demo {
         let seed = req.options.seed.unwrap_or(0) as u64;
         let mut rotations = Vec::new();
         let mut roots = Vec::new();
+        // Progress counts every step of every sample.
+        let total = (steps as u32).saturating_mul(req.num_samples());
+        let mut done = 0u32;
+        let mut on_step = || {
+            done += 1;
+            report_progress(done, total);
+        };
         for sample in 0..req.num_samples() as u64 {
             let x0 = model.sample(
                 frames,
@@ -85,6 +92,7 @@ impl Backbone for Demo {
                 &weights,
                 steps,
                 seed.wrapping_add(sample),
+                &mut on_step,
             )?;
             let features = x0.to_vec()?;
             decode(&features, frames, joints, &mut rotations, &mut roots);

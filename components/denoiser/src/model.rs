@@ -160,6 +160,7 @@ impl Denoiser {
     /// One motion: DDIM from seeded noise, guidance batched in one pass
     /// (nocfg: 1 row; regular: text and unconditional; separated: text,
     /// unconditional and half-strength text, weighted separately).
+    /// `on_step` runs as each step's work is queued.
     pub fn sample(
         &self,
         frames: usize,
@@ -168,6 +169,7 @@ impl Denoiser {
         weights: &[f32],
         steps: usize,
         seed: u64,
+        on_step: &mut dyn FnMut(),
     ) -> Result<Tensor, TensorError> {
         let text = self.text_embedding(prompt)?;
         let none = Tensor::zeros(&[1, 1, self.d])?;
@@ -210,6 +212,7 @@ impl Denoiser {
             let pred = (&scaled - &(&eps * ((1.0 - ab).sqrt() / ab.sqrt()))?)?.clamp(-3.0, 3.0)?;
             x = (&(&pred * ab_prev.sqrt())? + &(&eps * (1.0 - ab_prev).sqrt())?)?;
             x0 = Some(pred);
+            on_step();
         }
         // `steps` is at least 1 (the caller's max(1)).
         x0.unwrap_or(x)

@@ -16,6 +16,7 @@ export * from "./spec.js";
 export { GenerateRequest } from "./request.js";
 export { MotionResult } from "./result.js";
 export { exportBackbone, exportBatch } from "./export.js";
+export { reportProgress } from "./progress.js";
 
 /**
  * Optional base class. `generate` must be synchronous: a component has

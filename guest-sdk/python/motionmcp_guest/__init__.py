@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-from ._export import export
+from ._export import export, report_progress
 from .errors import (
     STATUS_FOR,
     ProtocolError,
@@ -114,6 +114,7 @@ __all__ = [
     "VideoSource",
     "export",
     "frame_out_of_range",
+    "report_progress",
     "retargeting_unsupported",
     "unknown_joint",
     "unknown_model",

@@ -32,6 +32,15 @@ from .result import MotionResult
 from .spec import Joint, ModelSpec, Skeleton
 
 
+# Imported when the module is: componentize-py snapshots the interpreter
+# after the app's imports, and a binding first imported during a call is
+# not in the component. Outside a component there is nowhere to report.
+try:
+    from wit_world.imports import progress as _progress
+except ImportError:
+    _progress = None
+
+
 def export(backbone: Any) -> None:
     """Makes ``backbone`` (a ``Backbone`` subclass, or an instance of one)
     what the component exports.
@@ -45,6 +54,18 @@ def export(backbone: Any) -> None:
     caller = sys.modules[sys._getframe(1).f_globals["__name__"]]
     setattr(caller, "Backbone", _adapter(instance, exports, wit))
     setattr(caller, "Batch", _batch_adapter(instance, exports, wit))
+
+
+def report_progress(done: int, total: int) -> None:
+    """Reports that ``done`` of ``total`` steps of the generation under way
+    are finished (a denoiser: once per step); async jobs' polls carry the
+    latest report and ``motionmcp-host generate`` draws it as a progress bar.
+    Outside a component (a unit test of the model) it does nothing; a
+    ``total`` of 0 is ignored."""
+    if _progress is None:
+        return
+    limit = 2**32 - 1
+    _progress.report(max(0, min(int(done), limit)), max(0, min(int(total), limit)))
 
 
 def _adapter(instance: Any, exports: Any, wit: Any) -> type:

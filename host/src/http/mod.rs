@@ -141,7 +141,7 @@ async fn route<B: ReqBody>(req: Request<B>, shared: &Shared, client: &Client) ->
         ("/generate", &Method::POST) => match post_generate(req, shared, client).await {
             Ok(Generated::Single(doc, format)) => gltf_answer(doc, format).await,
             Ok(Generated::Batch(results)) => json(StatusCode::OK, &results),
-            Ok(Generated::Accepted(job)) => accepted(&job.id, Some(&job.submitted_at)),
+            Ok(Generated::Accepted(job)) => accepted(&job.id, Some(&job.submitted_at), None),
             Err(Refused::Api(e)) => error(&e),
             Err(Refused::Access(d)) => denied(&d),
         },
@@ -332,6 +332,15 @@ struct JobAccepted<'a> {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     submitted_at: Option<&'a str>,
+    /// D13: the backbone's latest report, once it made one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    progress: Option<JobProgress>,
+}
+
+#[derive(Serialize)]
+struct JobProgress {
+    done: u32,
+    total: u32,
 }
 
 /// Why `POST /generate` gave no answer: the protocol's refusal, or the
@@ -385,12 +394,14 @@ async fn post_generate<B: ReqBody>(
     Ok(Generated::Single(doc, format))
 }
 
-/// `202 Accepted` for a job: where to poll and when.
-fn accepted(id: &str, submitted_at: Option<&str>) -> Answer {
+/// `202 Accepted` for a job: where to poll and when, and how far it has
+/// got when its backbone reports progress.
+fn accepted(id: &str, submitted_at: Option<&str>, progress: Option<(u32, u32)>) -> Answer {
     let body = JobAccepted {
         job_id: id,
         status: "running",
         submitted_at,
+        progress: progress.map(|(done, total)| JobProgress { done, total }),
     };
     let mut r = json(StatusCode::ACCEPTED, &body);
     let headers = r.headers_mut();
@@ -417,7 +428,7 @@ async fn job<B>(req: &Request<B>, id: &str, jobs: &Jobs, client: &Client) -> Ans
     };
     match *req.method() {
         Method::GET => match jobs.poll(id, client.owner()) {
-            Some(Poll::Running) => accepted(id, None),
+            Some(Poll::Running(progress)) => accepted(id, None, progress),
             Some(Poll::Done(doc)) => gltf_answer(doc, Format::from_accept(req.headers())).await,
             Some(Poll::Failed(e)) => error(&e),
             None => unknown(),

@@ -14,6 +14,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::error::CallError;
 use super::limits::{self, Limits, MemoryCap};
+use super::progress::Progress;
 use super::stderr::TailPipe;
 use super::tensor::{GpuDeadline, GpuState, ModelGpu};
 use super::{hook, WEIGHTS_MOUNT};
@@ -37,6 +38,8 @@ pub struct GuestState {
     memory: MemoryCap,
     /// The instance's GPU session, for models that import `tensor`.
     pub(super) gpu: Option<GpuState>,
+    /// Where the call under way reports its progress, when someone watches.
+    pub(super) progress: Option<Arc<Progress>>,
 }
 
 impl WasiView for GuestState {
@@ -84,6 +87,7 @@ impl Live {
                 exceeded: false,
             },
             gpu: gpu.map(|g| GpuState::new(Arc::clone(g))),
+            progress: None,
         };
         let mut store = Store::new(pre.engine(), state);
         store.limiter(|s| &mut s.memory);
@@ -113,6 +117,7 @@ impl Live {
         self.store
             .set_hostcall_fuel(limits.result_bytes.saturating_add(RESULT_SLACK));
         self.store.data_mut().memory.exceeded = false;
+        self.store.data_mut().progress = None;
         if let Some(gpu) = &mut self.store.data_mut().gpu {
             gpu.arm(Instant::now() + limits.deadline, limits.gpu_max_dispatch);
             gpu.quota().take_refused();
@@ -153,8 +158,10 @@ impl Live {
         &mut self,
         request: &wit::GenerateRequest,
         limits: &Limits,
+        progress: Option<Arc<Progress>>,
     ) -> Outcome<Result<MotionResult, CallError>> {
         self.arm(limits);
+        self.store.data_mut().progress = progress;
         let api = self.world.mmcp_backbone_backbone();
         match api.call_generate(&mut self.store, request).await {
             Ok(answer) => {

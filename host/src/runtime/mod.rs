@@ -8,6 +8,7 @@
 //! - [`pool`]: a model's idle instances and the admission of requests.
 //! - [`model`]: a loaded model ([`Backbone`]): its spec and its calls.
 //! - [`limits`]: what one request may consume, and its enforcement.
+//! - [`progress`]: a generation's progress reports.
 
 mod cache;
 pub mod convert;
@@ -18,6 +19,7 @@ mod instance;
 pub mod limits;
 mod model;
 mod pool;
+mod progress;
 mod stderr;
 pub mod tensor;
 
@@ -27,6 +29,7 @@ pub use error::CallError;
 pub use instance::GuestState;
 pub use limits::Limits;
 pub use model::{Backbone, Hold};
+pub use progress::Progress;
 
 /// Where the `--weights` directory appears inside the guest.
 pub const WEIGHTS_MOUNT: &str = "/weights";

@@ -13,6 +13,7 @@ use wasmtime::component::ComponentExportIndex;
 use super::error::CallError;
 use super::instance::{GuestState, Live, Outcome};
 use super::pool::Pool;
+use super::progress::Progress;
 use super::tensor::ModelGpu;
 use super::{Limits, LoadReport};
 use crate::bindings::mmcp::backbone::types as wit;
@@ -150,16 +151,17 @@ impl Backbone {
             .map(|g| (g.gpu.describe(), g.quota.used(), g.quota.limit()))
     }
 
-    /// Runs `generate` on a blocking thread under the model's limits. A trap
-    /// costs this request only: its instance is dropped, and a fresh one is
-    /// set up when next needed.
+    /// Runs `generate` on a blocking thread under the model's limits, its
+    /// progress reports going to `progress`. A trap costs this request only:
+    /// its instance is dropped, and a fresh one is set up when next needed.
     pub async fn generate(
         self: &Arc<Self>,
         request: wit::GenerateRequest,
         hold: Hold,
+        progress: Option<Arc<Progress>>,
     ) -> Result<MotionResult, CallError> {
         self.off_workers(hold, move |this| async move {
-            this.generate_here(request).await
+            this.generate_here(request, progress).await
         })
         .await
     }
@@ -206,9 +208,10 @@ impl Backbone {
     async fn generate_here(
         &self,
         request: wit::GenerateRequest,
+        progress: Option<Arc<Progress>>,
     ) -> Result<MotionResult, CallError> {
         let mut live = self.borrow().await?;
-        let outcome = live.generate(&request, &self.limits).await;
+        let outcome = live.generate(&request, &self.limits, progress).await;
         self.give_back(live, outcome)?
     }
 

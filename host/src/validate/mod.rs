@@ -46,6 +46,8 @@ pub struct Validated<M = Arc<crate::runtime::Backbone>> {
     pub model: M,
     /// What its generation keeps alive until the guest call ends.
     pub hold: crate::runtime::Hold,
+    /// Where its backbone's progress reports go, when someone watches them.
+    pub progress: Option<Arc<crate::runtime::Progress>>,
 }
 
 /// Runs V5 to V11 on a decoded body of `body_len` bytes.
@@ -65,6 +67,7 @@ pub fn single<M: Models>(
         spec,
         model,
         hold: None,
+        progress: None,
     })
 }
 

@@ -4,7 +4,8 @@
 // string" a non-Error value, "spin" never returns, "wrong type" returns
 // something that is not a MotionResult, "bad shape" a short array, "echo" the
 // rest pose with a note whose message is the request as the SDK presents it
-// (JSON, in the same shape as probe-py's); else the rest pose. It opts in to
+// (JSON, in the same shape as probe-py's), "progress <n>" reports steps
+// 1..n of n; else the rest pose. It opts in to
 // every segment and constraint type so the SDK's conversion of each is
 // exercised through the host.
 
@@ -17,6 +18,7 @@ import {
   Skeleton,
   exportBackbone,
   joint,
+  reportProgress,
   unknownJoint,
 } from "../../../guest-sdk/js/src/index.js";
 
@@ -44,6 +46,10 @@ const probe = {
     const words = prompt.split(" ");
     if (words[0] === "raise") {
       throw new ProtocolError(words[1], words.slice(2).join(" ") || "raised by the probe", { probe: true });
+    }
+    if (words[0] === "progress") {
+      const n = Number(words[1]);
+      for (let done = 1; done <= n; done++) reportProgress(done, n);
     }
     if (words[0] === "unknown" && words[1] === "joint") throw unknownJoint(words[2], request.skeleton.jointNames);
     if (prompt === "throw") return null.missing;

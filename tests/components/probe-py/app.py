@@ -3,7 +3,8 @@ what to do: "raise <code> [message]" raises that ProtocolError, "unknown
 joint <name>" uses a typed constructor, "throw" raises an uncaught
 exception, "spin" never returns, "wrong type" returns something that is not a MotionResult, "bad
 shape" returns a ragged array, "echo" answers the rest pose with a note
-whose message is the request as the SDK presents it (JSON); anything else is
+whose message is the request as the SDK presents it (JSON), "progress <n>"
+reports steps 1..n of n; anything else is
 the rest pose. It opts in to every segment and constraint type so the SDK's
 conversion of each is exercised through the host."""
 
@@ -19,6 +20,7 @@ from motionmcp_guest import (
     ProtocolError,
     Skeleton,
     export,
+    report_progress,
     unknown_joint,
 )
 
@@ -48,6 +50,9 @@ class Probe(Backbone):
         words = prompt.split()
         if words[:1] == ["raise"]:
             raise ProtocolError(words[1], " ".join(words[2:]) or "raised by the probe", {"probe": True})
+        if words[:1] == ["progress"]:
+            for done in range(1, int(words[1]) + 1):
+                report_progress(done, int(words[1]))
         if words[:2] == ["unknown", "joint"]:
             raise unknown_joint(words[2], request.skeleton.joint_names)
         if prompt == "spin":

@@ -3,13 +3,15 @@
 //! to do:
 //!
 //! - `slow <ms>`: busy-waits that long, then the rest pose
+//! - `steps <n> <ms>`: n steps of that many milliseconds each, reporting
+//!   progress after each, then the rest pose
 //! - `raise <code>`: fails with that protocol error (e.g. `invalid_options`)
 //! - anything else: the rest pose
 //!
 //! Canonical skeleton: two joints, `Hips` and `Spine`.
 
 use motionmcp_guest::{
-    export_backbone, Backbone, ErrorCode, GenerateRequest, ModelSpec, MotionResult, ProtocolError,
+    export_backbone, report_progress, Backbone, ErrorCode, GenerateRequest, ModelSpec, MotionResult, ProtocolError,
     Segment, Skeleton,
 };
 
@@ -36,11 +38,12 @@ impl Backbone for AsyncProbe {
             })
             .unwrap_or("");
         match prompt.split_whitespace().collect::<Vec<_>>()[..] {
-            ["slow", ms] => {
-                let ms = ms.parse().unwrap_or(100);
-                let start = std::time::Instant::now();
-                while start.elapsed() < std::time::Duration::from_millis(ms) {
-                    std::hint::spin_loop();
+            ["slow", ms] => busy(ms.parse().unwrap_or(100)),
+            ["steps", n, ms] => {
+                let n = n.parse().unwrap_or(5);
+                for done in 1..=n {
+                    busy(ms.parse().unwrap_or(100));
+                    report_progress(done, n);
                 }
             }
             ["raise", "invalid_options"] => {
@@ -56,6 +59,14 @@ impl Backbone for AsyncProbe {
         }
         let root = req.skeleton.joints[0].rest_translation;
         MotionResult::rest_pose(req.num_samples(), req.total_frames, req.num_joints(), root)
+    }
+}
+
+/// Spins for `ms` milliseconds (a guest has nothing to sleep on).
+fn busy(ms: u64) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_millis(ms) {
+        std::hint::spin_loop();
     }
 }
 
