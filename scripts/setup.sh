@@ -23,3 +23,20 @@ if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1;
         exit 1
     fi
 fi
+
+# The viewer's three.js is vendored from npm by the host's build script, and
+# its browser test drives Debian's Chromium through playwright-core (from
+# npm, which downloads no browser).
+if ! command -v npm >/dev/null 2>&1; then
+    echo "npm is missing: install Node.js 18 or newer with npm" >&2
+    exit 1
+fi
+if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "installing Debian's chromium for the viewer's browser test" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "warning: no /usr/bin/chromium: the viewer's browser test will fail (install chromium or set CHROMIUM)" >&2
+    fi
+fi

@@ -92,8 +92,14 @@ fn d13_polls_of_a_running_job_report_increasing_progress() {
         seen.windows(2).all(|w| w[0].0 <= w[1].0),
         "progress went backwards: {seen:?}"
     );
-    let distinct = seen.iter().map(|p| p.0).collect::<std::collections::BTreeSet<_>>();
-    assert!(distinct.len() >= 3, "too few distinct reports seen: {seen:?}");
+    let distinct = seen
+        .iter()
+        .map(|p| p.0)
+        .collect::<std::collections::BTreeSet<_>>();
+    assert!(
+        distinct.len() >= 3,
+        "too few distinct reports seen: {seen:?}"
+    );
 }
 
 #[test]
@@ -132,31 +138,59 @@ print(json.dumps({"samples": len(samples), "frames": [s["num_frames"] for s in s
         .args(["-c", script, path(&glb)])
         .output()
         .unwrap();
-    assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
+    assert!(
+        parsed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
     let summary: Value = serde_json::from_slice(&parsed.stdout).unwrap();
     // Two one-second segments at the humanoid's 30 fps; two samples.
-    assert_eq!(summary, json!({"samples": 2, "frames": [60, 60], "fps": 30.0, "model": "humanoid"}));
+    assert_eq!(
+        summary,
+        json!({"samples": 2, "frames": [60, 60], "fps": 30.0, "model": "humanoid"})
+    );
 
     // The same request and seed give the same bytes; JSON goes to stdout.
     let again = dir.0.join("again.glb");
     let out = generate(
         &[
             path(&component("humanoid")),
-            "--prompt", "walk forward", "--prompt", "turn left",
-            "--seconds", "1", "--seed", "7", "--samples", "2", "-o", path(&again),
+            "--prompt",
+            "walk forward",
+            "--prompt",
+            "turn left",
+            "--seconds",
+            "1",
+            "--seed",
+            "7",
+            "--samples",
+            "2",
+            "-o",
+            path(&again),
         ],
         b"",
     );
     assert!(out.status.success());
     assert_eq!(std::fs::read(&glb).unwrap(), std::fs::read(&again).unwrap());
     let out = generate(
-        &[path(&component("humanoid")), "--prompt", "walk", "--seconds", "0.5", "-o", "-"],
+        &[
+            path(&component("humanoid")),
+            "--prompt",
+            "walk",
+            "--seconds",
+            "0.5",
+            "-o",
+            "-",
+        ],
         b"",
     );
     assert!(out.status.success());
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["asset"]["version"], "2.0");
-    assert_eq!(doc["extensions"]["MMCP_motion"]["samples"][0]["num_frames"], 15);
+    assert_eq!(
+        doc["extensions"]["MMCP_motion"]["samples"][0]["num_frames"],
+        15
+    );
 }
 
 #[test]
@@ -170,7 +204,11 @@ fn generate_refuses_as_the_server_does() {
         (long, 400, "invalid_options"),
         (samples, 422, "schema_validation"),
         (with(json!({"model": "nobody"})), 400, "unknown_model"),
-        (with(json!({"protocol_version": "2.0"})), 400, "version_unsupported"),
+        (
+            with(json!({"protocol_version": "2.0"})),
+            400,
+            "version_unsupported",
+        ),
     ];
     for (body, status, code) in cases {
         let served = s.post(&body).error(status, code);
@@ -181,26 +219,49 @@ fn generate_refuses_as_the_server_does() {
         assert_eq!(out.status.code(), Some(1), "{body}");
         assert!(out.stdout.is_empty());
         let err = stderr(&out);
-        let first = format!("error: {status} {code}: {}", served["message"].as_str().unwrap());
+        let first = format!(
+            "error: {status} {code}: {}",
+            served["message"].as_str().unwrap()
+        );
         assert!(err.contains(&first), "{first:?} not in {err}");
         if served["details"].as_object().is_some_and(|d| !d.is_empty()) {
-            assert!(err.contains(&format!("details: {}", served["details"])), "{err}");
+            assert!(
+                err.contains(&format!("details: {}", served["details"])),
+                "{err}"
+            );
         }
     }
     // A request file that is not JSON, and flags that do not fit.
-    let out = generate(&[path(&component("null")), "--request", "-", "-o", "-"], b"{");
+    let out = generate(
+        &[path(&component("null")), "--request", "-", "-o", "-"],
+        b"{",
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is not JSON"), "{}", stderr(&out));
     let out = generate(
         &[
             path(&component("null")),
-            "--prompt", "a", "--prompt", "b", "--prompt", "c",
-            "--seconds", "1", "--seconds", "2", "-o", "-",
+            "--prompt",
+            "a",
+            "--prompt",
+            "b",
+            "--prompt",
+            "c",
+            "--seconds",
+            "1",
+            "--seconds",
+            "2",
+            "-o",
+            "-",
         ],
         b"",
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("2 --seconds for 3 --prompt"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 --seconds for 3 --prompt"),
+        "{}",
+        stderr(&out)
+    );
     let out = generate(&[path(&component("null")), "-o", "-"], b"");
     assert!(stderr(&out).contains("--prompt TEXT"), "{}", stderr(&out));
 }
@@ -209,7 +270,13 @@ fn generate_refuses_as_the_server_does() {
 fn generate_shows_progress_from_every_sdk() {
     // Rust: the async probe reports each of its steps as it finishes.
     let out = generate(
-        &[path(&component("async-probe")), "--prompt", "steps 4 250", "-o", "-"],
+        &[
+            path(&component("async-probe")),
+            "--prompt",
+            "steps 4 250",
+            "-o",
+            "-",
+        ],
         b"",
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -219,16 +286,30 @@ fn generate_shows_progress_from_every_sdk() {
     assert!(lines.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 == 4));
     // Python and JavaScript: the SDKs' wrappers reach the host.
     for probe in ["probe-py", "probe-js"] {
-        let out = generate(&[path(&component(probe)), "--prompt", "progress 3", "-o", "-"], b"");
+        let out = generate(
+            &[path(&component(probe)), "--prompt", "progress 3", "-o", "-"],
+            b"",
+        );
         assert!(out.status.success(), "{probe}: {}", stderr(&out));
         assert_eq!(progress_lines(&out).last(), Some(&(3, 3)), "{probe}");
     }
     // A model that reports nothing shows no bar.
-    let out = generate(&[path(&component("null")), "--prompt", "walk", "-o", "-"], b"");
+    let out = generate(
+        &[path(&component("null")), "--prompt", "walk", "-o", "-"],
+        b"",
+    );
     assert!(progress_lines(&out).is_empty());
     // --prompt and --request together are a usage error (clap's status 2).
     let out = generate(
-        &[path(&component("null")), "--prompt", "walk", "--request", "-", "-o", "-"],
+        &[
+            path(&component("null")),
+            "--prompt",
+            "walk",
+            "--request",
+            "-",
+            "-o",
+            "-",
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -241,7 +322,11 @@ fn capabilities_prints_what_the_server_advertises() {
         .arg(shared_cache())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     let s = Server::start(&["humanoid"]);
     assert_eq!(printed, s.get("/capabilities").json());

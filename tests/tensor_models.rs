@@ -370,7 +370,13 @@ fn the_denoiser_reports_every_step_of_every_sample() {
     let out = std::process::Command::new(host_binary())
         .args(["generate", component("denoiser").to_str().unwrap()])
         .args(["--weights", weights.0.to_str().unwrap()])
-        .args(["--request", file.to_str().unwrap(), "-o", "-", "--cache-dir"])
+        .args([
+            "--request",
+            file.to_str().unwrap(),
+            "-o",
+            "-",
+            "--cache-dir",
+        ])
         .arg(shared_cache())
         .env("WGPU_BACKEND", "vulkan")
         .output()
@@ -380,6 +386,6 @@ fn the_denoiser_reports_every_step_of_every_sample() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["animations"].as_array().unwrap().len(), 2);
     // 6 diffusion steps for each of the 2 samples: the bar ends at 12 of 12.
-    let last = stderr.lines().filter(|l| l.starts_with("progress ")).last();
+    let last = stderr.lines().rfind(|l| l.starts_with("progress "));
     assert_eq!(last, Some("progress 12/12"), "{stderr}");
 }

@@ -14,8 +14,8 @@ use tokio::task::AbortHandle;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::generate;
-use crate::runtime::Progress;
 use crate::gltf;
+use crate::runtime::Progress;
 use crate::validate::Validated;
 
 /// Seconds a client is asked to wait between polls.

@@ -13,8 +13,8 @@
 mod model;
 
 use motionmcp_guest::{
-    export_backbone, Backbone, GenerateRequest, GuidanceType, Limits, ModelSpec, MotionResult,
-    report_progress, ProtocolError, Skeleton,
+    export_backbone, report_progress, Backbone, GenerateRequest, GuidanceType, Limits, ModelSpec,
+    MotionResult, ProtocolError, Skeleton,
 };
 
 use model::Denoiser;
@@ -88,8 +88,7 @@ impl Backbone for Demo {
             let x0 = model.sample(
                 frames,
                 &prompt,
-                kind,
-                &weights,
+                (kind, &weights),
                 steps,
                 seed.wrapping_add(sample),
                 &mut on_step,

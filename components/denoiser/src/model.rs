@@ -160,13 +160,13 @@ impl Denoiser {
     /// One motion: DDIM from seeded noise, guidance batched in one pass
     /// (nocfg: 1 row; regular: text and unconditional; separated: text,
     /// unconditional and half-strength text, weighted separately).
-    /// `on_step` runs as each step's work is queued.
+    /// `guidance` is the mode and its weights; `on_step` runs as each
+    /// step's work is queued.
     pub fn sample(
         &self,
         frames: usize,
         prompt: &str,
-        guidance: GuidanceType,
-        weights: &[f32],
+        (guidance, weights): (GuidanceType, &[f32]),
         steps: usize,
         seed: u64,
         on_step: &mut dyn FnMut(),

@@ -5,6 +5,7 @@ pub mod conn;
 pub mod status;
 #[cfg(test)]
 mod tests;
+mod viewer;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -96,9 +97,10 @@ struct Shared {
     access: Arc<Access>,
 }
 
-/// Paths that answer without a token or a rate limit: the health probe.
-fn is_probe(path: &str) -> bool {
-    matches!(path, "/health" | "/health/")
+/// Paths that answer without a token or a rate limit: the health probe,
+/// and the viewer's files (the page's API calls carry the token).
+fn is_public(path: &str) -> bool {
+    matches!(path, "/health" | "/health/") || viewer::is_page(path)
 }
 
 /// A refused client's answer: the envelope, and the challenge or the wait.
@@ -148,6 +150,8 @@ async fn route<B: ReqBody>(req: Request<B>, shared: &Shared, client: &Client) ->
         ("/generate", _) => method_not_allowed("POST"),
         ("/health", &Method::GET) => json(StatusCode::OK, &health(registry)),
         ("/health", _) => method_not_allowed("GET"),
+        (path, &Method::GET | &Method::HEAD) if viewer::is_page(path) => page(path),
+        (path, _) if viewer::is_page(path) => method_not_allowed("GET, HEAD"),
         // The reference redirects a trailing slash to the route without it.
         (path @ ("/capabilities/" | "/generate/" | "/health/"), _) => {
             let mut r = respond(StatusCode::TEMPORARY_REDIRECT, JSON, Vec::new());
@@ -160,6 +164,26 @@ async fn route<B: ReqBody>(req: Request<B>, shared: &Shared, client: &Client) ->
         }
         _ => error(&ApiError::new(ErrorCode::NotFound, "Not Found")),
     }
+}
+
+/// One of the viewer's files. `no-cache`: a browser revalidates, so an
+/// upgraded server never runs with an old page.
+fn page(path: &str) -> Answer {
+    let Some(asset) = viewer::asset(path) else {
+        return error(&ApiError::new(ErrorCode::NotFound, "Not Found"));
+    };
+    let mut r = Response::new(Full::new(Bytes::from_static(asset.bytes)));
+    let headers = r.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    headers.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
 }
 
 /// How a single answer is written (mmcp.md §10.2).
@@ -448,7 +472,7 @@ async fn job<B>(req: &Request<B>, id: &str, jobs: &Jobs, client: &Client) -> Ans
 
 /// Health probes as they are; anything else once its client is admitted.
 async fn admitted<B: ReqBody>(req: Request<B>, shared: &Shared, peer: SocketAddr) -> Answer {
-    let client = if is_probe(req.uri().path()) {
+    let client = if is_public(req.uri().path()) {
         Client {
             name: "probe".into(),
             authenticated: false,

@@ -11,8 +11,8 @@
 //! Canonical skeleton: two joints, `Hips` and `Spine`.
 
 use motionmcp_guest::{
-    export_backbone, report_progress, Backbone, ErrorCode, GenerateRequest, ModelSpec, MotionResult, ProtocolError,
-    Segment, Skeleton,
+    export_backbone, report_progress, Backbone, ErrorCode, GenerateRequest, ModelSpec,
+    MotionResult, ProtocolError, Segment, Skeleton,
 };
 
 struct AsyncProbe;
