@@ -1,9 +1,12 @@
 //! Test backbone for the tensor API. The first text prompt picks a case:
-//! each misuse answers `400 invalid_request` whose message is the guest's
+//! the cases every language's probe shares (`ops`, `misuse <case>`, `bench
+//! <n>`: `../CASES.md`, in `cases`), and these older ones: each misuse answers `400 invalid_request` whose message is the guest's
 //! `Debug` of the `TensorError` it got (so tests see the typed case);
 //! `values` answers with computed numbers in `details.values`; `oom` runs
 //! past the GPU quota through `?`, `oom-panic` by unwrapping; anything else
 //! is the rest pose.
+
+mod cases;
 
 use motionmcp_guest::tensor::{Tensor, TensorError};
 use motionmcp_guest::{
@@ -48,7 +51,18 @@ impl Backbone for Probe {
 
     fn generate(&mut self, req: &GenerateRequest) -> Result<MotionResult, ProtocolError> {
         let prompt = req.segments.iter().find_map(|s| s.prompt()).unwrap_or("");
+        let words: Vec<&str> = prompt.split_whitespace().collect();
+        match words[..] {
+            ["ops"] => {
+                return Err(ProtocolError::invalid_request("ops")
+                    .with_details(serde_json::json!({ "ops": cases::ops()? })));
+            }
+            ["misuse", case] => return Err(ProtocolError::invalid_request(cases::misuse(case))),
+            ["bench", n] => cases::bench(n.parse().unwrap_or(0))?,
+            _ => {}
+        }
         match prompt {
+            _ if words.first().is_some_and(|w| *w == "bench") => {}
             "values" => {
                 let v = values()?;
                 return Err(ProtocolError::new(ErrorCode::InvalidRequest, "values")
