@@ -3,6 +3,11 @@
 //! the page loads into `OUT_DIR`, where `src/http/viewer.rs` embeds them: the
 //! binary serves the whole page itself, and the browser fetches nothing from
 //! anywhere else.
+//!
+//! npm installs into `OUT_DIR` (not the source tree): concurrent builds of
+//! other profiles never delete each other's files, and a read-only checkout
+//! builds. `MOTIONMCP_THREE_DIR` names an installed `three` package instead
+//! (a machine without the registry).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,28 +26,33 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     println!("cargo:rerun-if-changed=viewer/package-lock.json");
     println!("cargo:rerun-if-changed=viewer/package.json");
-    let three = viewer.join("node_modules/three");
-    if !installed(&viewer) {
-        install(&viewer);
-    }
+    println!("cargo:rerun-if-env-changed=MOTIONMCP_THREE_DIR");
+    let three = match std::env::var_os("MOTIONMCP_THREE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let npm = out.join("npm");
+            std::fs::create_dir_all(&npm).unwrap();
+            for file in ["package.json", "package-lock.json"] {
+                std::fs::copy(viewer.join(file), npm.join(file)).unwrap();
+            }
+            if !installed(&npm) {
+                install(&npm);
+            }
+            npm.join("node_modules/three")
+        }
+    };
     for (from, to) in VENDORED {
         let source = three.join(from);
-        println!("cargo:rerun-if-changed={}", source.display());
-        std::fs::copy(&source, out.join(to)).unwrap_or_else(|e| {
-            panic!(
-                "cannot copy {} (run `npm ci` in {}): {e}",
-                source.display(),
-                viewer.display()
-            )
-        });
+        std::fs::copy(&source, out.join(to))
+            .unwrap_or_else(|e| panic!("cannot copy {}: {e}", source.display()));
     }
 }
 
 /// Whether `node_modules` holds the locked version of three.
-fn installed(viewer: &Path) -> bool {
+fn installed(npm: &Path) -> bool {
     let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
-    let lock = read(viewer.join("package-lock.json"));
-    let package = read(viewer.join("node_modules/three/package.json"));
+    let lock = read(npm.join("package-lock.json"));
+    let package = read(npm.join("node_modules/three/package.json"));
     let version = |text: &str, after: &str| -> Option<String> {
         let rest = &text[text.find(after)? + after.len()..];
         let start = rest.find("\"version\"")?;
@@ -58,23 +68,24 @@ fn installed(viewer: &Path) -> bool {
     }
 }
 
-fn install(viewer: &Path) {
+fn install(npm: &Path) {
     let status = Command::new("npm")
         .args([
             "ci",
+            "--prefer-offline",
             "--no-audit",
             "--no-fund",
             "--ignore-scripts",
             "--silent",
         ])
-        .current_dir(viewer)
+        .current_dir(npm)
         .status()
         .unwrap_or_else(|e| {
-            panic!("the viewer's three.js comes from npm, and npm cannot run: {e}")
+            panic!("the viewer's three.js comes from npm, and npm cannot run: {e} (or set MOTIONMCP_THREE_DIR)")
         });
     assert!(
         status.success(),
-        "`npm ci` in {} failed: the viewer's three.js could not be installed",
-        viewer.display()
+        "`npm ci` for the viewer's three.js failed in {} (no registry? set MOTIONMCP_THREE_DIR to an installed `three` package)",
+        npm.display()
     );
 }

@@ -64,10 +64,8 @@ fn async_request(prompt: &str) -> Value {
 #[test]
 fn d13_polls_of_a_running_job_report_increasing_progress() {
     let s = Server::start(&["async-probe"]);
-    let submitted = s.post(&async_request("steps 8 150"));
+    let submitted = s.post(&async_request("steps 8 250"));
     assert_eq!(submitted.status, 202);
-    // No report yet when the job is accepted.
-    assert!(submitted.json().get("progress").is_none());
     let location = submitted.header("location").unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen: Vec<(u64, u64)> = Vec::new();
@@ -231,13 +229,38 @@ fn generate_refuses_as_the_server_does() {
             );
         }
     }
-    // A request file that is not JSON, and flags that do not fit.
+    // A body that is not JSON is refused as the server refuses it; one with
+    // a byte-order mark is read as the server reads it.
+    let served = s
+        .request("POST", "/generate", b"{")
+        .error(422, "schema_validation");
     let out = generate(
         &[path(&component("null")), "--request", "-", "-o", "-"],
         b"{",
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("is not JSON"), "{}", stderr(&out));
+    let first = format!(
+        "error: 422 schema_validation: {}",
+        served["message"].as_str().unwrap()
+    );
+    assert!(stderr(&out).contains(&first), "{}", stderr(&out));
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend(valid().to_string().as_bytes());
+    assert_eq!(s.request("POST", "/generate", &bom).status, 200);
+    let out = generate(
+        &[path(&component("null")), "--request", "-", "-o", "-"],
+        &bom,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A batch body is for a server.
+    let batch = json!({"protocol_version": "1.4", "requests": [valid()]});
+    let out = generate(
+        &[path(&component("null")), "--request", "-", "-o", "-"],
+        batch.to_string().as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("batch"), "{}", stderr(&out));
+    // Flags that do not fit.
     let out = generate(
         &[
             path(&component("null")),
@@ -273,7 +296,7 @@ fn generate_shows_progress_from_every_sdk() {
         &[
             path(&component("async-probe")),
             "--prompt",
-            "steps 4 250",
+            "steps 5 300",
             "-o",
             "-",
         ],
@@ -281,9 +304,9 @@ fn generate_shows_progress_from_every_sdk() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let lines = progress_lines(&out);
-    assert_eq!(lines.last(), Some(&(4, 4)), "{lines:?}");
+    assert_eq!(lines.last(), Some(&(5, 5)), "{lines:?}");
     assert!(lines.len() >= 3, "the bar saw too few steps: {lines:?}");
-    assert!(lines.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 == 4));
+    assert!(lines.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 == 5));
     // Python and JavaScript: the SDKs' wrappers reach the host.
     for probe in ["probe-py", "probe-js"] {
         let out = generate(

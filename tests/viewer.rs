@@ -27,22 +27,29 @@ fn chromium() -> PathBuf {
     path
 }
 
-/// `tests/browser/node_modules`, installed from the lock file when missing.
+/// `tests/browser/node_modules`, installed from the lock file when missing
+/// (once per test binary: its tests run in parallel).
 fn browser_tools() -> PathBuf {
-    let dir = repo_root().join("tests/browser");
-    if !dir
-        .join("node_modules/playwright-core/package.json")
-        .exists()
-    {
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&dir)
-            .status()
-            .expect("running npm")
-            .success();
-        assert!(ok, "npm ci in {} failed", dir.display());
-    }
-    dir
+    static READY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let dir = repo_root().join("tests/browser");
+            if !dir
+                .join("node_modules/playwright-core/package.json")
+                .exists()
+            {
+                let ok = Command::new("timeout")
+                    .args(["300", "npm", "ci", "--no-audit", "--no-fund"])
+                    .args(["--ignore-scripts", "--silent"])
+                    .current_dir(&dir)
+                    .status()
+                    .expect("running npm")
+                    .success();
+                assert!(ok, "npm ci in {} failed", dir.display());
+            }
+            dir
+        })
+        .clone()
 }
 
 /// Runs the browser script against `server`; panics with its output when a

@@ -251,7 +251,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let mut models = Vec::with_capacity(args.models.len());
     // Registration order is the order given; setup runs in that order too.
     for path in &args.models {
-        models.push(cli::run::load(&runtime, path).await?);
+        let model = cli::run::load(&runtime, path)
+            .await
+            .with_context(|| format!("cannot serve {}", path.display()))?;
+        models.push(model);
     }
     let registry = Arc::new(Registry::new(models)?);
     // Never dropped: dropping a model's GPU device waits for the work still

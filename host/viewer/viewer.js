@@ -23,7 +23,7 @@ let pose = null;   // what is on screen: {parents, frames, positions, contacts, 
 const path = [];   // root path points {x, z}, in drawing order
 const targets = []; // effector targets {joint, x, y, z, time, el}
 let mode = null;   // 'path' | 'target': what a click on the ground adds
-let job = null;    // the async job being polled: {url, cancelled}
+let job = null;    // the request under way: {abort, cancelled, url (an async job's, once known)}
 
 // ---------------------------------------------------------------- 3D scene
 
@@ -643,24 +643,33 @@ async function pollJob(res) {
   const body = await res.json().catch(() => null);
   const loc = res.headers.get('Location') ?? (body?.job_id ? `/generate/jobs/${body.job_id}` : null);
   if (!loc) throw new Error('202 without a Location header or job_id');
-  job = { url: new URL(loc, location.href).href, cancelled: false };
-  $('cancel').hidden = false;
+  const url = new URL(loc, location.href);
+  // The polls carry the token: never to another origin.
+  if (url.origin !== location.origin) throw new Error(`the job is at another origin (${url.origin})`);
+  job.url = url.href;
   $('status').textContent = 'job queued';
   showProgress(body);
   for (;;) {
     await wait(retryAfterMs(res));
     if (job.cancelled) return null;
-    res = await api(job.url, { cache: 'no-store' });
+    res = await api(job.url, { cache: 'no-store', signal: job.abort.signal });
     if (res.status !== 202) return res;
     showProgress(await res.json().catch(() => null));
   }
 }
 
+/** How long the page waits for an answer before giving up on it. */
+const ANSWER_DEADLINE_MS = 10 * 60_000;
+
 async function generate() {
   clearErrors();
   setBusy(true, 'generating…');
+  job = { abort: new AbortController(), cancelled: false, url: null };
+  $('cancel').hidden = false;
+  const deadline = setTimeout(() => job?.abort.abort(new Error(`no answer within ${ANSWER_DEADLINE_MS / 60_000} minutes`)), ANSWER_DEADLINE_MS);
   try {
     let res = await api('/generate', {
+      signal: job.abort.signal,
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'model/gltf+json' },
       body: JSON.stringify(buildRequest()),
@@ -673,10 +682,13 @@ async function generate() {
     loadAnswer(text);
     setBusy(false);
   } catch (e) {
+    if (job?.cancelled) { setBusy(false, 'cancelled'); return; }
     setBusy(false);
-    state.lastError = { status: 0, code: null, message: String(e.message ?? e) };
-    showError(`request failed: ${e.message ?? e}`);
+    const why = job?.abort.signal.reason?.message ?? e.message ?? e;
+    state.lastError = { status: 0, code: null, message: String(why) };
+    showError(`request failed: ${why}`);
   } finally {
+    clearTimeout(deadline);
     job = null;
   }
 }
@@ -747,7 +759,9 @@ $('generate').onclick = generate;
 $('cancel').onclick = () => {
   if (!job) return;
   job.cancelled = true;
-  api(job.url, { method: 'DELETE' }).catch(() => {});
+  job.abort.abort();
+  // An async job is deleted on the server; a synchronous one runs to its end there.
+  if (job.url) api(job.url, { method: 'DELETE' }).catch(() => {});
 };
 $('draw-path').onclick = () => setMode('path');
 $('place-target').onclick = () => setMode('target');

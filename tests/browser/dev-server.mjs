@@ -2,6 +2,7 @@
 // motionmcp-host uses and proxies every other path to a running MMCP server.
 //
 //   node tests/browser/dev-server.mjs [PORT] [UPSTREAM]
+//   (serves host/viewer's files: run `npm ci` in host/viewer first)
 //   (defaults: 8124 and http://127.0.0.1:8123)
 //
 // Prints "listening http://127.0.0.1:PORT" once ready.

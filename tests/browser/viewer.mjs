@@ -242,11 +242,11 @@ async function main() {
   await waitState(() => !document.getElementById('error').hidden, null, 'no error is shown');
   const shown = await page.textContent('#error');
   check(shown.includes(env.message) && shown.includes(env.code), `the page shows "${shown}", not the server's "${env.code}: ${env.message}"`);
+  // MMCP's 422 names the field (details.errors[].loc): the page shows it there.
   const fieldMsg = env.details?.errors?.[0]?.msg;
-  if (fieldMsg) {
-    const at = await page.textContent('.field-error[data-loc="segments[0].prompt"]', { timeout: 2_000 }).catch(() => null);
-    check(at === fieldMsg, `the prompt field shows ${JSON.stringify(at)}, not the server's ${JSON.stringify(fieldMsg)}`);
-  }
+  check(fieldMsg, `the 422 names no field: ${JSON.stringify(env.details)}`);
+  const at = await page.textContent('.field-error[data-loc="segments[0].prompt"]', { timeout: 2_000 }).catch(() => null);
+  check(at === fieldMsg, `the prompt field shows ${JSON.stringify(at)}, not the server's ${JSON.stringify(fieldMsg)}`);
   await shot('06-refused');
   refusalExpected = false;
   ok(`refused request shows ${badRes.status()} ${env.code}: ${env.message}${fieldMsg ? ` and "${fieldMsg}" at the prompt` : ''}`);
@@ -285,17 +285,23 @@ async function main() {
   if (asyncModel) {
     const before = (await state()).clips;
     await page.selectOption('#model', asyncModel.id);
-    await page.fill('#segments .prompt', 'stand');
+    // Our test model reports progress for `steps N MS`: the real bar moves.
+    const probe = asyncModel.id === 'async-probe';
+    await page.fill('#segments .prompt', probe ? 'steps 6 400' : 'stand');
     await page.fill('#segments .duration', '1');
     await page.click('#clear-path');
     const [r] = await Promise.all([
       page.waitForResponse((x) => x.url().endsWith('/generate') && x.request().method() === 'POST'),
       page.click('#generate'),
     ]);
+    if (probe) {
+      await waitState(() => { const p = document.getElementById('progress'); return !p.hidden && p.value > 0; }, null, 'the real job\'s progress never showed');
+      await shot('08-job-progress');
+    }
     await waitState((n) => window.viewerState.clips === n + 1 || window.viewerState.lastError, before, 'the async job never finished');
     const s = await state();
     check(s.clips === before + 1, `the async job failed: ${JSON.stringify(s.lastError)}`);
-    ok(`async model ${asyncModel.id} answered ${r.status()} and its job was polled to a clip`);
+    ok(`async model ${asyncModel.id} answered ${r.status()} and its job was polled to a clip${probe ? ', its progress on the bar' : ''}`);
   }
 
   noProblems('the whole run');

@@ -127,15 +127,28 @@ pub async fn capabilities(args: CapabilitiesArgs) -> Result<()> {
 
 pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
     let registry = load_one(&args.run, &args.model).await?;
-    let body = request_body(&args, &registry)?;
-    let bytes = serde_json::to_vec(&body).map_err(anyhow::Error::from)?;
-    let value = motionmcp_host::http::decode_body(&bytes)?;
+    // A request file is decoded and measured as the server would its body
+    // (strict JSON, a BOM allowed, the model's byte cap on the bytes sent).
+    let (mut value, body_len) = match &args.request {
+        Some(path) => {
+            let bytes = read_bytes(path)?;
+            (motionmcp_host::http::decode_body(&bytes)?, bytes.len())
+        }
+        None => {
+            let body = prompts_body(&args, &registry)?;
+            let len = serde_json::to_vec(&body)
+                .map_err(anyhow::Error::from)?
+                .len();
+            (body, len)
+        }
+    };
     if motionmcp_host::batch::is_batch(&value) {
         return Err(Failure::Other(anyhow::anyhow!(
             "generate runs one request; send batch bodies to a server"
         )));
     }
-    let mut valid = motionmcp_host::validate::single(&value, bytes.len(), &registry)?;
+    set_options(&mut value, &args);
+    let mut valid = motionmcp_host::validate::single(&value, body_len, &registry)?;
     let progress = Progress::new();
     valid.progress = Some(Arc::clone(&progress));
     let doc = {
@@ -147,7 +160,7 @@ pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
             tokio::select! {
                 doc = &mut run => {
                     bar.show(progress.get());
-                    bar.finish();
+                    bar.finish(doc.is_ok());
                     break doc?;
                 }
                 _ = tick.tick() => bar.show(progress.get()),
@@ -158,16 +171,11 @@ pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The request: the `--request` file's body, or one made from the prompts
-/// on the model's canonical skeleton; then `--seed` and `--samples`.
-fn request_body(args: &GenerateArgs, registry: &Registry) -> Result<Value> {
-    let mut body = match &args.request {
-        Some(path) => read_json(path)?,
-        None => prompts_body(args, registry)?,
-    };
+/// `--seed` and `--samples` into the request's options (a body that is not
+/// an object is left for validation to refuse, as the server would).
+fn set_options(body: &mut Value, args: &GenerateArgs) {
     let Some(object) = body.as_object_mut() else {
-        // Validation says what is wrong with it, as the server would.
-        return Ok(body);
+        return;
     };
     if args.seed.is_some() || args.samples.is_some() {
         let options = object
@@ -185,21 +193,21 @@ fn request_body(args: &GenerateArgs, registry: &Registry) -> Result<Value> {
             }
         }
     }
-    Ok(body)
 }
 
-fn read_json(path: &Path) -> Result<Value> {
-    let text = if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
-        text
+/// The request file's bytes (`-`: standard input).
+fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
+        Ok(bytes)
     } else {
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
-    };
-    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    }
 }
 
-/// Text segments on the model's canonical skeleton.
+/// Text segments on the model's canonical skeleton; `--seconds` rounds to
+/// whole frames, at least one.
 fn prompts_body(args: &GenerateArgs, registry: &Registry) -> Result<Value> {
     if args.prompt.is_empty() {
         bail!("say what to generate: --prompt TEXT (repeatable) or --request FILE");
@@ -234,7 +242,8 @@ fn prompts_body(args: &GenerateArgs, registry: &Registry) -> Result<Value> {
 }
 
 /// The canonical skeleton as a request sends it: each joint's name, parent
-/// and rest pose (a request's joints carry no display names).
+/// and rest pose (display names are optional in a request and change
+/// nothing).
 fn request_skeleton(canonical: &Value) -> Value {
     let joints: Vec<Value> = canonical["joints"]
         .as_array()
@@ -253,7 +262,9 @@ fn request_skeleton(canonical: &Value) -> Value {
 }
 
 fn write_answer(doc: motionmcp_host::gltf::Document, output: &Path) -> Result<()> {
-    let binary = output.extension().is_some_and(|e| e == "glb");
+    let binary = output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("glb"));
     let bytes = if binary {
         doc.into_glb()
     } else {
@@ -312,9 +323,14 @@ impl Bar {
         bar.set_position(u64::from(done));
     }
 
-    fn finish(&mut self) {
+    /// Leaves a full bar on success, stops where it was on failure.
+    fn finish(&mut self, done: bool) {
         if let Some(bar) = self.bar.take() {
-            bar.finish();
+            if done {
+                bar.finish();
+            } else {
+                bar.abandon();
+            }
         }
     }
 }

@@ -150,7 +150,7 @@ async fn route<B: ReqBody>(req: Request<B>, shared: &Shared, client: &Client) ->
         ("/generate", _) => method_not_allowed("POST"),
         ("/health", &Method::GET) => json(StatusCode::OK, &health(registry)),
         ("/health", _) => method_not_allowed("GET"),
-        (path, &Method::GET | &Method::HEAD) if viewer::is_page(path) => page(path),
+        (path, &Method::GET | &Method::HEAD) if viewer::is_page(path) => page(path, req.headers()),
         (path, _) if viewer::is_page(path) => method_not_allowed("GET, HEAD"),
         // The reference redirects a trailing slash to the route without it.
         (path @ ("/capabilities/" | "/generate/" | "/health/"), _) => {
@@ -166,15 +166,36 @@ async fn route<B: ReqBody>(req: Request<B>, shared: &Shared, client: &Client) ->
     }
 }
 
-/// One of the viewer's files. `no-cache`: a browser revalidates, so an
-/// upgraded server never runs with an old page.
-fn page(path: &str) -> Answer {
-    let Some(asset) = viewer::asset(path) else {
+/// One of the viewer's files. `no-cache` with an ETag: a browser
+/// revalidates (`304` while unchanged), so an upgraded server never runs
+/// with an old page.
+fn page(path: &str, request: &hyper::HeaderMap) -> Answer {
+    let (Some(asset), Some(etag)) = (viewer::asset(path), viewer::etag(path)) else {
         return error(&ApiError::new(ErrorCode::NotFound, "Not Found"));
     };
-    let mut r = Response::new(Full::new(Bytes::from_static(asset.bytes)));
+    let fresh = request
+        .get_all(hyper::header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == etag || tag.trim() == "*");
+    let mut r = if fresh {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(Full::new(Bytes::from_static(asset.bytes)));
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+        r
+    };
     let headers = r.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        headers.insert(hyper::header::ETAG, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&viewer::CSP) {
+        headers.insert(hyper::header::CONTENT_SECURITY_POLICY, value);
+    }
     headers.insert(
         hyper::header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),

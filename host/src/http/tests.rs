@@ -176,3 +176,60 @@ async fn a_body_that_never_arrives_meets_the_body_deadline() {
     assert_eq!(envelope["error"]["code"], "timeout");
     assert_eq!(envelope["error"]["details"]["body_timeout_seconds"], 0.3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_page_is_served_with_validators_and_a_policy() {
+    let shared = router(HttpLimits::default()).await;
+    let (status, headers, body) = read(send(request("GET", "/", &[], ""), &shared).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[CONTENT_TYPE], "text/html; charset=utf-8");
+    assert!(std::str::from_utf8(&body)
+        .unwrap()
+        .contains("/viewer/viewer.js"));
+    let csp = headers[hyper::header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("connect-src 'self'"));
+    let etag = headers[hyper::header::ETAG].to_str().unwrap().to_owned();
+    // Revalidation: unchanged is 304 with no body; another tag is the file.
+    let (status, _, body) = read(
+        send(
+            request("GET", "/", &[("if-none-match", &etag)], ""),
+            &shared,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
+    let (status, _, body) = read(
+        send(
+            request("GET", "/", &[("if-none-match", "\"other\"")], ""),
+            &shared,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.is_empty());
+    // Modules with a JavaScript type (browsers refuse others), HEAD too.
+    for path in [
+        "/viewer/viewer.js",
+        "/viewer/three.module.js",
+        "/viewer/three.core.js",
+        "/viewer/OrbitControls.js",
+    ] {
+        let (status, headers, _) = read(send(request("HEAD", path, &[], ""), &shared).await).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(headers[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
+    }
+    // Other methods, and names the page does not have.
+    let (status, headers, _) = read(send(request("POST", "/", &[], ""), &shared).await).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers[ALLOW], "GET, HEAD");
+    let (status, _, _) = read(send(request("GET", "/viewer/x.js", &[], ""), &shared).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

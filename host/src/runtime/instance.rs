@@ -128,6 +128,8 @@ impl Live {
     /// After a call that returned: the instance's pooled GPU buffers go back
     /// to the model's quota, so memory is held only while a request runs.
     fn disarm(&mut self) {
+        // An idle instance holds no one's progress.
+        self.store.data_mut().progress = None;
         if let Some(gpu) = &mut self.store.data_mut().gpu {
             gpu.trim();
         }
