@@ -26,13 +26,15 @@ request = {
     "protocol_version": "1.4",
     "model": "async-probe",
     "skeleton": skeleton,
-    "segments": [{"type": "text", "prompt": "steps 6 200", "duration_frames": 9}],
+    "segments": [{"type": "text", "prompt": "steps 10 300", "duration_frames": 9}],
     "options": {"num_samples": 2},
 }
 
 # motionmcp-client-sdk: POST answers 202, the client polls Location.
 progress = []
 doc = mc.generate(url, request, on_progress=lambda *a: progress.append(a))
+# The 3-second job was polled while running (its polls carried progress).
+assert len(progress) >= 2, progress
 samples = mc_parser.parse_gltf_samples(doc)
 assert len(samples) == 2 and samples[0]["num_frames"] == 9, samples
 assert np.allclose(samples[0]["posed_joints"][:, 0], [0.0, 0.95, 0.0], atol=1e-6)
