@@ -52,8 +52,8 @@ for source in components/*/app.py tests/components/*/app.py \
     dir=$(dirname "$source")
     out="target/components/$(basename "$dir").wasm"
     case "$source" in
-        *.py) deps=(guest-sdk/python scripts/tools/requirements.txt) ;;
-        *.js) deps=(guest-sdk/js scripts/tools/package-lock.json) ;;
+        *.py) deps=(guest-sdk/python scripts/tools/requirements.txt scripts/componentize.sh) ;;
+        *.js) deps=(guest-sdk/js scripts/tools/package-lock.json scripts/componentize.sh scripts/js-world.mjs) ;;
     esac
     if stale "$out" "$dir" wit "${deps[@]}"; then
         scripts/componentize.sh "$dir" "$out"

@@ -375,3 +375,43 @@ fn the_denoiser_in_three_languages_gives_the_same_motion() {
         }
     }
 }
+
+/// What a component imports, from `motionmcp-host inspect`.
+fn imports(name: &str) -> Vec<String> {
+    let out = std::process::Command::new(host_binary())
+        .args(["inspect", "--cache-dir"])
+        .arg(shared_cache())
+        .arg(component(name))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("import mmcp:backbone/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn only_components_that_use_tensors_bind_the_gpu_world() {
+    // The build picks the world from the sources (scripts/componentize.sh).
+    for gpu in [
+        "tensor-probe-py",
+        "tensor-probe-js",
+        "denoiser-py",
+        "denoiser-js",
+    ] {
+        let imports = imports(gpu);
+        for interface in ["tensor@0.1.0", "weights@0.1.0"] {
+            assert!(imports.iter().any(|i| i == interface), "{gpu}: {imports:?}");
+        }
+    }
+    for plain in ["null-py", "probe-py", "null-js", "walk-js"] {
+        let imports = imports(plain);
+        assert_eq!(imports, ["progress@0.1.0", "types@0.1.0"], "{plain}");
+    }
+}

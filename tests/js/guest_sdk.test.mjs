@@ -8,7 +8,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import * as sdk from "../../guest-sdk/js/src/index.js";
+// The SDK imports the host's interfaces (progress reports): stand-ins first.
+import "./wit/register.mjs";
+
+const sdk = await import("../../guest-sdk/js/src/index.js");
 
 const reference = JSON.parse(readFileSync(process.env.MMCP_REFERENCE_VECTORS, "utf8"));
 const camel = (snake) => snake.replace(/_([a-z])/g, (_, c) => c.toUpperCase());

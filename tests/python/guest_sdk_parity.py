@@ -117,6 +117,34 @@ class Results(unittest.TestCase):
         self.assertAlmostEqual(r.root_translations[4], 0.95, places=6)
 
 
+class Tensors(unittest.TestCase):
+    """What of ``Tensor`` works outside a component: the error family and
+    its envelopes (the ops themselves run through the host, in
+    tests/components/tensor-probe-py)."""
+
+    def test_without_the_gpu_world_constructors_say_so(self):
+        for make in (lambda: sdk.Tensor.zeros([2]), lambda: sdk.Tensor.load("w.safetensors", "x")):
+            with self.assertRaises(sdk.DeviceError) as caught:
+                make()
+            self.assertIn("built without the GPU world", str(caught.exception))
+
+    def test_errors_are_named_by_wit_case_and_become_the_rust_sdks_envelopes(self):
+        from motionmcp_guest._export import _protocol_error
+
+        for cls, words in [
+            (sdk.ShapeError, "shape"),
+            (sdk.DtypeError, "dtype"),
+            (sdk.InvalidArgumentError, "invalid argument"),
+            (sdk.OutOfMemoryError, "out of memory"),
+            (sdk.NotFoundError, "not found"),
+            (sdk.DeviceError, "device"),
+        ]:
+            self.assertTrue(issubclass(cls, sdk.TensorError))
+            e = _protocol_error(cls("msg"))
+            code = "resource_exhausted" if cls is sdk.OutOfMemoryError else "internal_error"
+            self.assertEqual((e.code, e.message), (code, f"tensor {words} error: msg"))
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     sys.exit(0 if result.wasSuccessful() else 1)

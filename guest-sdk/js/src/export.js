@@ -6,6 +6,8 @@
 import { ProtocolError } from "./errors.js";
 import { GenerateRequest } from "./request.js";
 import { MotionResult } from "./result.js";
+import { tidy } from "./scope.js";
+import { TensorError } from "./tensor-errors.js";
 
 const kebab = (name) => name.replaceAll("_", "-");
 
@@ -98,8 +100,15 @@ function describe(e) {
   return e instanceof Error ? `${e.name}: ${e.message}` : `uncaught ${typeof e}: ${String(e)}`;
 }
 
-/** A thrown value as the `ProtocolError` its request gets. */
-const asProtocolError = (e) => (e instanceof ProtocolError ? e : new ProtocolError("internal_error", describe(e)));
+/**
+ * A thrown value as the `ProtocolError` its request gets: a `TensorError` as
+ * the Rust SDK converts it (out of GPU memory: 503 resource_exhausted).
+ */
+function asProtocolError(e) {
+  if (e instanceof ProtocolError) return e;
+  if (e instanceof TensorError) return e.toProtocolError();
+  return new ProtocolError("internal_error", describe(e));
+}
 
 /**
  * The component's `backbone` export for `backbone` (an object or class
@@ -126,7 +135,8 @@ export function exportBackbone(backbone) {
     },
     generate(request) {
       try {
-        const result = backbone.generate(new GenerateRequest(request));
+        // The request's tensors are freed when it ends (scope.js).
+        const result = tidy(() => backbone.generate(new GenerateRequest(request)));
         if (!(result instanceof MotionResult)) {
           const kind = result === null ? "null" : typeof result === "object" ? result.constructor?.name ?? "object" : typeof result;
           throw new ProtocolError("internal_error", `backbone.generate must return a MotionResult; got ${kind}`);
@@ -177,7 +187,7 @@ export function exportBatch(backbone) {
       const reqs = requests.map((r) => new GenerateRequest(r));
       let answer;
       try {
-        answer = Array.from(backbone.generateBatch(reqs));
+        answer = tidy(() => Array.from(backbone.generateBatch(reqs)));
       } catch (e) {
         // The hook itself failed: every item of the group says so.
         const error = witError(asProtocolError(e));

@@ -10,6 +10,10 @@
 //
 // A model that runs a batch body's items together also implements
 // `generateBatch(requests)` and exports `batch = exportBatch(model)`.
+//
+// A model that runs on the GPU imports from `gpu.js` instead: the same
+// exports plus `Tensor` and the `TensorError` classes. This entry stays free
+// of the host's tensor interfaces, so other components do not import them.
 
 export * from "./errors.js";
 export * from "./spec.js";

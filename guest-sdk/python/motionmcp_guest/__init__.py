@@ -5,6 +5,9 @@ The names, defaults and helpers are the reference Python SDK's
 ``capabilities()`` and a ``MotionResult`` from ``generate(request)``, raise
 ``ProtocolError`` (or a typed constructor) for protocol failures, then call
 ``export(MyBackbone)`` at the end of the module componentize-py builds.
+
+``Tensor`` runs ops on the host's GPU (``motionmcp_guest.tensor``); an app
+that imports it is built for the GPU world.
 """
 
 from __future__ import annotations
@@ -41,6 +44,17 @@ from .request import (
     VideoSource,
 )
 from .result import MotionResult
+from .tensor import (
+    DTYPES,
+    DeviceError,
+    DtypeError,
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfMemoryError,
+    ShapeError,
+    Tensor,
+    TensorError,
+)
 from .spec import (
     SUPPORTED_CONSTRAINTS,
     SUPPORTED_GUIDANCE_TYPES,
@@ -87,26 +101,35 @@ class Backbone(abc.ABC):
 
 __all__ = [
     "Backbone",
+    "DTYPES",
+    "DeviceError",
+    "DtypeError",
     "EffectorTargetConstraint",
     "GenerateRequest",
     "GroundHeightConstraint",
     "Guidance",
+    "InvalidArgumentError",
     "Joint",
     "Limits",
     "ModelOption",
     "ModelSpec",
     "MotionReferenceSegment",
     "MotionResult",
+    "NotFoundError",
     "Options",
+    "OutOfMemoryError",
     "PoseKeyframeConstraint",
     "PoseSegment",
     "ProtocolError",
     "RootPathConstraint",
     "STATUS_FOR",
+    "ShapeError",
     "SUPPORTED_CONSTRAINTS",
     "SUPPORTED_GUIDANCE_TYPES",
     "SUPPORTED_SEGMENTS",
     "Skeleton",
+    "Tensor",
+    "TensorError",
     "TextSegment",
     "Timing",
     "UnconditionedSegment",

@@ -1,7 +1,7 @@
 """Turns a ``Backbone`` into the component's exports: converts between the
 WIT bindings componentize-py generates (``wit_world``) and the SDK's types.
-This is the only module that touches ``wit_world``, which exists only inside
-a component build."""
+With ``tensor`` (the GPU tensor bindings), the only module that touches
+``wit_world``, which exists only inside a component build."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from .request import (
 )
 from .result import MotionResult
 from .spec import Joint, ModelSpec, Skeleton
+from .tensor import OutOfMemoryError, TensorError
 
 
 # Imported when the module is: componentize-py snapshots the interpreter
@@ -64,8 +65,16 @@ def report_progress(done: int, total: int) -> None:
     ``total`` of 0 is ignored."""
     if _progress is None:
         return
-    limit = 2**32 - 1
-    _progress.report(max(0, min(int(done), limit)), max(0, min(int(total), limit)))
+    _progress.report(_u32(done), _u32(total))
+
+
+def _u32(x: Any) -> int:
+    """``x`` as a u32, clamped; NaN and non-numbers count as 0 (as in the
+    JavaScript SDK): a progress report never fails a generation."""
+    try:
+        return max(0, min(int(x), 2**32 - 1))
+    except (TypeError, ValueError, OverflowError):
+        return 0 if x != float("inf") else 2**32 - 1
 
 
 def _adapter(instance: Any, exports: Any, wit: Any) -> type:
@@ -95,12 +104,10 @@ def _adapter(instance: Any, exports: Any, wit: Any) -> type:
                         f"backbone.generate must return a MotionResult; got {type(result).__name__}",
                     )
                 return _result(wit, result)
-            except ProtocolError as e:
-                raise Err(_error(wit, e))
             except Exception as e:
                 # An uncaught exception costs this request only: the envelope
                 # names it, and the interpreter stays usable.
-                raise Err(_error(wit, ProtocolError("internal_error", f"{type(e).__name__}: {e}")))
+                raise Err(_error(wit, _protocol_error(e)))
 
     return Backbone
 
@@ -125,10 +132,8 @@ def _batch_adapter(instance: Any, exports: Any, wit: Any) -> type:
             item = e
         if isinstance(item, MotionResult):
             return Ok(_result(wit, item))
-        if isinstance(item, ProtocolError):
-            return Err(_error(wit, item))
         if isinstance(item, BaseException):
-            return Err(_error(wit, ProtocolError("internal_error", f"{type(item).__name__}: {item}")))
+            return Err(_error(wit, _protocol_error(item)))
         return Err(
             _error(
                 wit,
@@ -151,13 +156,25 @@ def _batch_adapter(instance: Any, exports: Any, wit: Any) -> type:
                 answer = list(_resolve(instance.generate_batch(reqs)))
             except Exception as e:
                 # The hook itself failed: every item of the group says so.
-                error = e if isinstance(e, ProtocolError) else ProtocolError(
-                    "internal_error", f"{type(e).__name__}: {e}"
-                )
+                error = _protocol_error(e)
                 return [Err(_error(wit, error)) for _ in reqs]
             return [outcome(item) for item in answer]
 
     return Batch
+
+
+def _protocol_error(e: BaseException) -> ProtocolError:
+    """The envelope for an exception out of ``generate`` (or a batch item):
+    a ``ProtocolError`` as raised; a ``TensorError`` as the Rust SDK makes
+    it (running out of the GPU quota is ``503 resource_exhausted``, any other
+    tensor error the backbone's bug, ``500 internal_error``, both worded
+    ``tensor <kind> error: <message>``); anything else ``500`` naming it."""
+    if isinstance(e, ProtocolError):
+        return e
+    if isinstance(e, TensorError):
+        code = "resource_exhausted" if isinstance(e, OutOfMemoryError) else "internal_error"
+        return ProtocolError(code, e.describe())
+    return ProtocolError("internal_error", f"{type(e).__name__}: {e}")
 
 
 def _resolve(value: Any) -> Any:
