@@ -113,6 +113,16 @@ function bench(n) {
   x.toFloat32Array();
 }
 
+// n reshapes (a host call that records no GPU work): the binding's cost.
+function benchCall(n) {
+  let x = Tensor.ones([2, 2]);
+  for (let i = 0; i < n; i++) {
+    const next = x.reshape(i % 2 === 0 ? [4] : [2, 2]);
+    x.dispose();
+    x = next;
+  }
+}
+
 const probe = {
   capabilities() {
     return new ModelSpec({
@@ -134,6 +144,9 @@ const probe = {
     }
     if (words.length === 2 && words[0] === "bench") {
       bench(/^\+?\d+$/.test(words[1]) ? Number(words[1]) : 0);
+    }
+    if (words.length === 2 && words[0] === "bench-call") {
+      benchCall(/^\+?\d+$/.test(words[1]) ? Number(words[1]) : 0);
     }
     if (prompt === "oom") {
       // 96 MiB: past the test's 64 MiB quota. Not caught: the SDK makes it 503.

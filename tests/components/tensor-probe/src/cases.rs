@@ -154,6 +154,15 @@ pub fn misuse(case: &str) -> String {
     }
 }
 
+/// `bench-call <n>`: n reshapes, host calls that record no GPU work.
+pub fn bench_call(n: usize) -> Result<(), TensorError> {
+    let mut x = Tensor::ones(&[2, 2])?;
+    for i in 0..n {
+        x = x.reshape(if i % 2 == 0 { &[4] } else { &[2, 2] })?;
+    }
+    Ok(())
+}
+
 /// `bench <n>`: n chained adds of [2, 2] tensors, read back once.
 pub fn bench(n: usize) -> Result<(), TensorError> {
     let mut x = Tensor::ones(&[2, 2])?;

@@ -59,10 +59,11 @@ impl Backbone for Probe {
             }
             ["misuse", case] => return Err(ProtocolError::invalid_request(cases::misuse(case))),
             ["bench", n] => cases::bench(n.parse().unwrap_or(0))?,
+            ["bench-call", n] => cases::bench_call(n.parse().unwrap_or(0))?,
             _ => {}
         }
         match prompt {
-            _ if words.first().is_some_and(|w| *w == "bench") => {}
+            _ if words.first().is_some_and(|w| w.starts_with("bench")) => {}
             "values" => {
                 let v = values()?;
                 return Err(ProtocolError::new(ErrorCode::InvalidRequest, "values")
