@@ -34,12 +34,24 @@ wait_port() {
     return 1
 }
 
+# Ours opens its port before the models are loaded: wait for /readyz.
+wait_ready() {
+    for _ in $(seq 1 300); do
+        status=$( (exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+            printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3 && timeout 5 head -n1 <&3) 2>/dev/null || true)
+        case "$status" in *" 200 "*) return 0 ;; esac
+        sleep 0.2
+    done
+    echo "the server on port $1 did not become ready" >&2
+    return 1
+}
+
 OURS=18081
 ./target/release/motionmcp-host serve target/components/null.wasm --addr 127.0.0.1:$OURS \
     --cache-dir target/load-cache >/dev/null 2>target/load-ours.log &
 pids+=($!)
 targets=("ours=http://127.0.0.1:$OURS@$!")
-wait_port $OURS
+wait_ready $OURS
 
 if [ "$compare" = 1 ]; then
     venv=target/reference-venv

@@ -40,3 +40,15 @@ if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
         echo "warning: no /usr/bin/chromium: the viewer's browser test will fail (install chromium or set CHROMIUM)" >&2
     fi
 fi
+
+# The metrics test checks /metrics with promtool, from Debian's prometheus
+# package (only promtool is used).
+if [ -z "${PROMTOOL:-}" ] && ! command -v promtool >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "installing Debian's prometheus package for promtool (the metrics test)" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    else
+        echo "warning: no promtool: the metrics test will fail (install Debian's prometheus package or set PROMTOOL)" >&2
+    fi
+fi

@@ -1307,9 +1307,11 @@ checklist! { "everything";
 }
 
 /// C285: `setup` runs for every model in registration order before the
-/// server listens (so before any request), and `teardown` at shutdown in
-/// the same order. Read from the server's log: "model ready" follows each
-/// model's `setup`, "model torn down" its `teardown` calls.
+/// server is ready (its port opens earlier, for the probes, but every MMCP
+/// endpoint answers 503 until then, so no request reaches a model before),
+/// and `teardown` at shutdown in the same order. Read from the server's
+/// log: "model ready" follows each model's `setup`, "model torn down" its
+/// `teardown` calls, and " ready addr=" is the server becoming ready.
 #[test]
 fn c285_setup_and_teardown_run_in_registration_order() {
     let order = ["probe", "null", "batch-probe"];
@@ -1332,8 +1334,8 @@ fn c285_setup_and_teardown_run_in_registration_order() {
         .collect();
     assert!(ready.is_sorted(), "setup out of order:\n{log}");
     assert!(down.is_sorted(), "teardown out of order:\n{log}");
-    assert!(ready[2] < position("listening"));
-    assert!(position("listening") < down[0]);
+    assert!(ready[2] < position(" ready addr="));
+    assert!(position(" ready addr=") < down[0]);
 }
 
 // ---- a backbone batch hook (C233-C235), next to the null model ---------------------

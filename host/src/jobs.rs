@@ -64,6 +64,29 @@ struct Job {
     owner: Option<String>,
 }
 
+/// How many jobs the table holds, by state (for `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    pub running: usize,
+    pub done: usize,
+    pub failed: usize,
+}
+
+impl JobCounts {
+    /// The states, as `/metrics` names them.
+    pub const STATES: [&'static str; 3] = ["running", "done", "failed"];
+
+    /// (state, count) in the order of [`JobCounts::STATES`].
+    pub fn by_state(self) -> [(&'static str, usize); 3] {
+        let [running, done, failed] = Self::STATES;
+        [
+            (running, self.running),
+            (done, self.done),
+            (failed, self.failed),
+        ]
+    }
+}
+
 /// A submitted job: its id and when it was accepted (RFC 3339).
 pub struct Submitted {
     pub id: String,
@@ -190,6 +213,21 @@ impl Jobs {
             }
             None => false,
         }
+    }
+
+    /// The jobs known now (expired ones swept first), by state.
+    pub fn counts(&self) -> JobCounts {
+        let mut table = self.lock();
+        self.sweep(&mut table);
+        let mut counts = JobCounts::default();
+        for job in table.values() {
+            match job.state {
+                State::Running(..) => counts.running += 1,
+                State::Done(_) => counts.done += 1,
+                State::Failed(_) => counts.failed += 1,
+            }
+        }
+        counts
     }
 
     /// Drops finished jobs older than the retention time.

@@ -15,6 +15,7 @@ pub mod generate;
 pub mod gltf;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod motion;
 pub mod registry;
 pub mod request;

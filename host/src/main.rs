@@ -14,7 +14,7 @@ use motionmcp_host::access::tls::Tls;
 use motionmcp_host::access::tokens::{Tokens, TOKENS_ENV};
 use motionmcp_host::access::Access;
 use motionmcp_host::http::conn::default_max_connections;
-use motionmcp_host::http::HttpLimits;
+use motionmcp_host::http::{HttpLimits, Lifecycle};
 use motionmcp_host::jobs::JobLimits;
 use motionmcp_host::registry::Registry;
 use motionmcp_host::runtime::{ComponentCache, Limits, Runtime};
@@ -131,10 +131,17 @@ struct ServeArgs {
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 
-    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM; then the
-    /// process exits whatever its backbones or the GPU are doing
+    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM (while
+    /// /readyz answers 503); then the process exits whatever its backbones or
+    /// the GPU are doing
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_seconds)]
     shutdown_grace: f64,
+
+    /// Serve /metrics without a token (and without the rate limit), like the
+    /// health probes; by default it needs a token when --auth-tokens is on,
+    /// since it shows the model ids and the load
+    #[arg(long)]
+    metrics_public: bool,
 }
 
 impl ServeArgs {
@@ -245,34 +252,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if access.tokens.is_none() && !args.addr.ip().is_loopback() {
         tracing::warn!(addr = %args.addr, "listening beyond loopback without --auth-tokens: anyone who reaches this port can run the models");
     }
+    // Installed before anything slow, so a signal during start-up stops the
+    // server cleanly instead of killing it.
+    let stop = shutdown_signal()?;
     let limits = args.limits();
     tracing::info!(?limits, "backbone limits");
     let runtime = args.run.runtime(limits, args.models.len())?;
-    let mut models = Vec::with_capacity(args.models.len());
-    // Registration order is the order given; setup runs in that order too.
-    for path in &args.models {
-        let model = cli::run::load(&runtime, path)
-            .await
-            .with_context(|| format!("cannot serve {}", path.display()))?;
-        models.push(model);
-    }
-    let registry = Arc::new(Registry::new(models)?);
-    // Never dropped: dropping a model's GPU device waits for the work still
-    // queued on it (a timed-out guest's, say), which would hold the exit.
-    // The process is ending when the registry would go; the OS frees it.
-    std::mem::forget(Arc::clone(&registry));
+    // The port opens before the models load: /livez answers at once and
+    // /readyz says what is loading (the rest is 503 until ready).
     let listener = TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let local = listener.local_addr()?;
-    // Tests and scripts read this line to find an ephemeral port.
-    let scheme = if args.tls_cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    println!("motionmcp-host listening on {scheme}://{local}");
-    tracing::info!(addr = %local, "listening");
+    tracing::info!(addr = %local, "listening; loading the models");
     let jobs = JobLimits {
         capacity: args.max_jobs as usize,
         per_client: args
@@ -288,8 +280,43 @@ async fn serve(args: ServeArgs) -> Result<()> {
         limits: http,
         access,
         tls,
+        metrics: Arc::clone(runtime.metrics()),
+        metrics_public: args.metrics_public,
     };
-    motionmcp_host::http::serve(listener, registry.clone(), config, shutdown_signal()).await?;
+    let life = Arc::new(Lifecycle::starting());
+    // The server runs in this task, next to the loading (not spawned: its
+    // future need not be Send).
+    let server =
+        motionmcp_host::http::serve(listener, Arc::clone(&life), config, stopped(stop.clone()));
+    tokio::pin!(server);
+    let loaded = tokio::select! {
+        loaded = load_models(&runtime, &args.models, &life) => loaded,
+        _ = stopped(stop) => {
+            tracing::info!("stopped during start-up");
+            return server.await;
+        }
+        // It ends only after a signal, which the branch above also sees;
+        // should it end first, it ends the process.
+        served = &mut server => return served,
+    };
+    // A model that cannot load refuses the start (the listener closes with
+    // the server's future).
+    let registry = loaded?;
+    // Never dropped: dropping a model's GPU device waits for the work still
+    // queued on it (a timed-out guest's, say), which would hold the exit.
+    // The process is ending when the registry would go; the OS frees it.
+    std::mem::forget(Arc::clone(&registry));
+    life.ready(Arc::clone(&registry));
+    // Tests and scripts read this line to find an ephemeral port; it comes
+    // once the models are ready, so it also means "ready".
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("motionmcp-host listening on {scheme}://{local}");
+    tracing::info!(addr = %local, models = registry.iter().count(), "ready");
+    server.await?;
     // Teardown is guest code, run on a blocking thread (a guest call holds
     // its thread until it returns) under one overall deadline: past it the
     // process exits without waiting for it.
@@ -307,6 +334,30 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Loads every model in the order given (setup runs in that order too),
+/// telling `life` what is loading, and checks them as a set.
+async fn load_models(
+    runtime: &Runtime,
+    paths: &[PathBuf],
+    life: &Lifecycle,
+) -> Result<Arc<Registry>> {
+    let mut models = Vec::with_capacity(paths.len());
+    for (i, path) in paths.iter().enumerate() {
+        // The file's name only: /readyz is public, the directories need not be.
+        let name = path.file_name().unwrap_or(path.as_os_str());
+        life.loading(format!(
+            "loading {} ({i} of {} models ready)",
+            name.to_string_lossy(),
+            paths.len()
+        ));
+        let model = cli::run::load(runtime, path)
+            .await
+            .with_context(|| format!("cannot serve {}", path.display()))?;
+        models.push(model);
+    }
+    Ok(Arc::new(Registry::new(models)?))
 }
 
 /// SIGHUP re-reads the tokens file and the TLS certificate; a file that
@@ -346,19 +397,36 @@ fn reload_on_sighup(access: Arc<Access>, tls: Option<Arc<Tls>>) {
     let _ = (access, tls);
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves once SIGINT or SIGTERM has arrived (at once if one already has).
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    // An error means the sender is gone: it has sent, or the runtime is
+    // ending; either way the server is stopping.
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// Installs the SIGINT/SIGTERM handlers now (so a signal that comes while
+/// the models load is caught) and says when one arrives.
+fn shutdown_signal() -> Result<tokio::sync::watch::Receiver<bool>> {
+    let (tell, stop) = tokio::sync::watch::channel(false);
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+        let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("shutdown signal received");
+            let _ = tell.send(true);
+        });
     }
     #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tell.send(true);
+    });
+    Ok(stop)
 }

@@ -201,6 +201,93 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Serves `paths` on a free loopback port picked here, and returns as
+    /// soon as the port accepts connections: before the models are ready
+    /// (the `listening` line on stdout, which [`Server::start_paths`] waits
+    /// for, comes once they are).
+    pub fn start_unready(paths: &[PathBuf], extra: &[&str]) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let logs = tempdir::Dir::new("logs");
+        let stderr_log = logs.0.join("stderr.log");
+        let child = Command::new(host_binary())
+            .arg("serve")
+            .args(paths)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .arg("--cache-dir")
+            .arg(shared_cache())
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_log).unwrap())
+            .spawn()
+            .expect("starting motionmcp-host");
+        let mut server = Server {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+            stderr_log,
+            _logs: logs,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(&server.addr).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("the server exited ({status}):\n{}", server.stderr());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the port did not open:\n{}",
+                server.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// Waits (at most `within`) until `/readyz` answers 200.
+    pub fn wait_ready(&self, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let answer = self.get("/readyz");
+            if answer.status == 200 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not ready after {within:?}: {}\n{}",
+                String::from_utf8_lossy(&answer.body),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn sigterm(&self) {
+        sigterm(self.child.id());
+    }
+
+    /// Waits (at most `within`) for the process to exit.
+    pub fn wait_exit(mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            // Dropping `self` then kills nothing: the child is reaped.
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running after {within:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 fn sigterm(pid: u32) {
     let _ = Command::new("kill")
         .arg("-TERM")

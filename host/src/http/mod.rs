@@ -2,6 +2,7 @@
 
 mod body;
 pub mod conn;
+mod probes;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -22,7 +23,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use crate::access::tls::Tls;
@@ -32,11 +34,13 @@ use crate::error::{ApiError, ErrorCode};
 use crate::generate;
 use crate::gltf;
 use crate::jobs::{JobLimits, Jobs, Poll, POLL_AFTER_SECONDS};
+use crate::metrics::{Endpoint, Metrics};
 use crate::registry::Registry;
 use crate::runtime::Hold;
 use crate::validate;
 pub use conn::HttpLimits;
 use conn::{Backoff, ConnectionCap, RateLimitedLog};
+pub use probes::{Lifecycle, Readiness};
 
 type Answer = Response<Full<Bytes>>;
 
@@ -91,16 +95,72 @@ fn method_not_allowed(allow: &'static str) -> Answer {
 
 /// What every request handler shares.
 struct Shared {
-    registry: Arc<Registry>,
+    /// Starting, ready (with the models) or draining.
+    life: Arc<Lifecycle>,
     jobs: Arc<Jobs>,
     limits: HttpLimits,
     access: Arc<Access>,
+    metrics: Arc<Metrics>,
+    /// `/metrics` without a token or a rate limit (`--metrics-public`).
+    metrics_public: bool,
 }
 
-/// Paths that answer without a token or a rate limit: the health probe,
-/// and the viewer's files (the page's API calls carry the token).
-fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/health/") || viewer::is_page(path)
+impl Shared {
+    /// Paths that answer without a token or a rate limit: the probes, the
+    /// viewer's files (the page's API calls carry the token), and
+    /// `/metrics` when the operator made it public (it shows the model ids
+    /// and the load, so by default it is guarded like the API).
+    fn is_public(&self, path: &str) -> bool {
+        matches!(path, "/health" | "/health/" | "/livez" | "/readyz")
+            || (self.metrics_public && path == "/metrics")
+            || viewer::is_page(path)
+    }
+}
+
+/// What the router learned about a request, for its `/metrics` labels.
+#[derive(Debug, Default)]
+struct Observed {
+    /// The loaded model it was for: never a name a client made up.
+    model: Option<String>,
+    /// A batch body.
+    batch: bool,
+}
+
+/// The `endpoint` label of a request: a fixed set, never the path itself.
+fn endpoint(path: &str, seen: &Observed) -> Endpoint {
+    match path {
+        "/generate" if seen.batch => Endpoint::Batch,
+        "/generate" => Endpoint::Generate,
+        "/capabilities" => Endpoint::Capabilities,
+        "/health" => Endpoint::Health,
+        "/livez" => Endpoint::Livez,
+        "/readyz" => Endpoint::Readyz,
+        "/metrics" => Endpoint::Metrics,
+        path if path.starts_with(JOBS_PREFIX) => Endpoint::Job,
+        path if viewer::is_page(path) => Endpoint::Viewer,
+        _ => Endpoint::Other,
+    }
+}
+
+/// The loaded model a decoded `/generate` body is for: a single request's
+/// `model`, or the one model every item of a batch names; `None` when it
+/// names none that is loaded (the label never carries a client's text).
+fn requested_model(body: &Value, registry: &Registry) -> Option<String> {
+    let loaded = |v: &Value| {
+        v.get("model")
+            .and_then(Value::as_str)
+            .and_then(|name| registry.get(name))
+            .map(|m| m.id().to_owned())
+    };
+    if !batch::is_batch(body) {
+        return loaded(body);
+    }
+    let items = body.get("requests")?.as_array()?;
+    let first = loaded(items.first()?)?;
+    items
+        .iter()
+        .all(|item| loaded(item).as_deref() == Some(first.as_str()))
+        .then_some(first)
 }
 
 /// A refused client's answer: the envelope, and the challenge or the wait.
@@ -127,8 +187,27 @@ pub trait ReqBody:
 }
 impl<B: hyper::body::Body<Data = Bytes, Error: std::fmt::Display> + Unpin + Send> ReqBody for B {}
 
-async fn route<B: ReqBody>(req: Request<B>, shared: &Shared, client: &Client) -> Answer {
-    let registry = &shared.registry;
+async fn route<B: ReqBody>(
+    req: Request<B>,
+    shared: &Shared,
+    client: &Client,
+    seen: &mut Observed,
+) -> Answer {
+    let path = req.uri().path();
+    if matches!(path, "/livez" | "/readyz" | "/metrics") {
+        if req.method() != Method::GET {
+            return method_not_allowed("GET");
+        }
+        return match path {
+            "/livez" => json(StatusCode::OK, &serde_json::json!({"status": "alive"})),
+            "/readyz" => readyz(&shared.life),
+            _ => metrics(shared),
+        };
+    }
+    // Everything else needs the models.
+    let Some(registry) = shared.life.models() else {
+        return error(&starting(&shared.life));
+    };
     if let Some(id) = req.uri().path().strip_prefix(JOBS_PREFIX) {
         return job(&req, id, &shared.jobs, client).await;
     }
@@ -140,13 +219,15 @@ async fn route<B: ReqBody>(req: Request<B>, shared: &Shared, client: &Client) ->
             r
         }
         ("/capabilities", _) => method_not_allowed("GET"),
-        ("/generate", &Method::POST) => match post_generate(req, shared, client).await {
-            Ok(Generated::Single(doc, format)) => gltf_answer(doc, format).await,
-            Ok(Generated::Batch(results)) => json(StatusCode::OK, &results),
-            Ok(Generated::Accepted(job)) => accepted(&job.id, Some(&job.submitted_at), None),
-            Err(Refused::Api(e)) => error(&e),
-            Err(Refused::Access(d)) => denied(&d),
-        },
+        ("/generate", &Method::POST) => {
+            match post_generate(req, registry, shared, client, seen).await {
+                Ok(Generated::Single(doc, format)) => gltf_answer(doc, format).await,
+                Ok(Generated::Batch(results)) => json(StatusCode::OK, &results),
+                Ok(Generated::Accepted(job)) => accepted(&job.id, Some(&job.submitted_at), None),
+                Err(Refused::Api(e)) => error(&e),
+                Err(Refused::Access(d)) => denied(&d),
+            }
+        }
         ("/generate", _) => method_not_allowed("POST"),
         ("/health", &Method::GET) => json(StatusCode::OK, &health(registry)),
         ("/health", _) => method_not_allowed("GET"),
@@ -163,6 +244,41 @@ async fn route<B: ReqBody>(req: Request<B>, shared: &Shared, client: &Client) ->
             r
         }
         _ => error(&ApiError::new(ErrorCode::NotFound, "Not Found")),
+    }
+}
+
+/// `/readyz`: 200 once every model is ready, else 503 saying why.
+fn readyz(life: &Lifecycle) -> Answer {
+    let readiness = life.readiness();
+    let status = match readiness {
+        Readiness::Ready { .. } => StatusCode::OK,
+        Readiness::Starting { .. } | Readiness::Draining { .. } => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    json(status, &readiness)
+}
+
+/// `503 model_unavailable` for a request that came before the models.
+fn starting(life: &Lifecycle) -> ApiError {
+    let what = life.starting_reason().unwrap_or_default();
+    ApiError::new(
+        ErrorCode::ModelUnavailable,
+        format!("the server is starting and its models are not ready yet ({what}); retry shortly"),
+    )
+    .with_details(serde_json::json!({"status": "starting"}))
+}
+
+/// `GET /metrics`: the Prometheus text format.
+fn metrics(shared: &Shared) -> Answer {
+    let models = shared.life.models().map(AsRef::as_ref);
+    match shared.metrics.render(models, shared.jobs.counts()) {
+        Ok(text) => respond(
+            StatusCode::OK,
+            crate::metrics::CONTENT_TYPE,
+            text.into_bytes(),
+        ),
+        Err(e) => error(&ApiError::internal(format!(
+            "the metrics could not be written: {e}"
+        ))),
     }
 }
 
@@ -403,10 +519,22 @@ impl From<ApiError> for Refused {
 
 async fn post_generate<B: ReqBody>(
     req: Request<B>,
+    registry: &Arc<Registry>,
     shared: &Shared,
     client: &Client,
+    seen: &mut Observed,
 ) -> Result<Generated, Refused> {
-    let registry = &shared.registry;
+    // Draining: the requests in flight finish, new work goes elsewhere
+    // (a retryable 503: a balancer or client retries on another replica).
+    if shared.life.draining() {
+        return Err(Refused::Api(
+            ApiError::new(
+                ErrorCode::ModelUnavailable,
+                "the server is shutting down and accepts no new generation; retry on another replica",
+            )
+            .with_details(serde_json::json!({"status": "draining"})),
+        ));
+    }
     // Held until the answer is made (or the async job has finished); taken
     // before the body is read, so a refused client costs nothing more.
     let slot = shared.access.generation(client).map_err(Refused::Access)?;
@@ -420,6 +548,8 @@ async fn post_generate<B: ReqBody>(
     )
     .await?;
     let value = body::decode(&bytes)?;
+    seen.model = requested_model(&value, registry);
+    seen.batch = batch::is_batch(&value);
     // The slot lives until the last guest call made for this request ends
     // (not when the client leaves or deletes its job).
     let hold: Hold = Some(Arc::new(slot));
@@ -492,8 +622,13 @@ async fn job<B>(req: &Request<B>, id: &str, jobs: &Jobs, client: &Client) -> Ans
 }
 
 /// Health probes as they are; anything else once its client is admitted.
-async fn admitted<B: ReqBody>(req: Request<B>, shared: &Shared, peer: SocketAddr) -> Answer {
-    let client = if is_public(req.uri().path()) {
+async fn admitted<B: ReqBody>(
+    req: Request<B>,
+    shared: &Shared,
+    peer: SocketAddr,
+    seen: &mut Observed,
+) -> Answer {
+    let client = if shared.is_public(req.uri().path()) {
         Client {
             name: "probe".into(),
             authenticated: false,
@@ -505,15 +640,21 @@ async fn admitted<B: ReqBody>(req: Request<B>, shared: &Shared, peer: SocketAddr
         }
     };
     tracing::Span::current().record("client", client.name.as_str());
-    route(req, shared, &client).await
+    route(req, shared, &client, seen).await
 }
 
-/// Serves one request with a span and an `X-Request-ID`.
+/// hyper's entry point: one request from a connection.
 async fn handle(
     req: Request<Incoming>,
     shared: Arc<Shared>,
     peer: SocketAddr,
 ) -> Result<Answer, Infallible> {
+    Ok(serve_request(req, &shared, peer).await)
+}
+
+/// Serves one request with a span and an `X-Request-ID`, and counts it in
+/// `/metrics`.
+async fn serve_request<B: ReqBody>(req: Request<B>, shared: &Shared, peer: SocketAddr) -> Answer {
     let id = format!("req-{:x}", NEXT_REQUEST.fetch_add(1, Ordering::Relaxed));
     let span = tracing::info_span!(
         "request",
@@ -524,17 +665,26 @@ async fn handle(
         status = tracing::field::Empty,
         ms = tracing::field::Empty,
     );
+    let path = req.uri().path().to_owned();
     async move {
         let started = Instant::now();
-        let mut answer = admitted(req, &shared, peer).await;
+        let mut seen = Observed::default();
+        let mut answer = admitted(req, shared, peer, &mut seen).await;
         if let Ok(value) = HeaderValue::from_str(&id) {
             answer.headers_mut().insert("x-request-id", value);
         }
         let span = tracing::Span::current();
         span.record("status", answer.status().as_u16());
-        span.record("ms", started.elapsed().as_secs_f64() * 1e3);
+        let took = started.elapsed();
+        span.record("ms", took.as_secs_f64() * 1e3);
+        shared.metrics.request(
+            seen.model.as_deref(),
+            endpoint(&path, &seen),
+            answer.status().as_u16(),
+            took,
+        );
         tracing::info!("answered");
-        Ok(answer)
+        answer
     }
     .instrument(span)
     .await
@@ -550,17 +700,26 @@ pub struct Config {
     pub access: Arc<Access>,
     /// HTTPS when set.
     pub tls: Option<Arc<Tls>>,
+    /// What `/metrics` shows (the runtime's, which the models record into).
+    pub metrics: Arc<Metrics>,
+    /// `/metrics` without a token or rate limit (`--metrics-public`).
+    pub metrics_public: bool,
 }
 
-/// Accepts connections until `shutdown` resolves, then lets in-flight
-/// requests finish (up to the grace period). Connections beyond the cap are
-/// closed as soon as accepted; `accept` failures from exhaustion back off
-/// instead of spinning; both are logged at most once per 10 s. With TLS,
-/// each connection's handshake runs in its own task, under the header
-/// deadline.
+/// Accepts connections and serves `life`'s models (answering the probes,
+/// `/metrics` and `503` for the rest until they are ready) until `shutdown`
+/// resolves; then drains: `/readyz` answers 503 at once, the requests in
+/// flight finish (up to the grace period), and connections that open
+/// meanwhile are still answered, one request each, so probes see the
+/// drain (a new generation is refused with a retryable 503).
+///
+/// Connections beyond the cap are closed as soon as accepted; `accept`
+/// failures from exhaustion back off instead of spinning; both are logged
+/// at most once per 10 s. With TLS, each connection's handshake runs in its
+/// own task, under the header deadline.
 pub async fn serve(
     listener: TcpListener,
-    registry: Arc<Registry>,
+    life: Arc<Lifecycle>,
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -569,8 +728,9 @@ pub async fn serve(
         limits,
         access,
         tls,
+        metrics,
+        metrics_public,
     } = config;
-    let cap = ConnectionCap::new(limits.max_connections);
     let grace = limits.shutdown_grace;
     let mut http1 = hyper::server::conn::http1::Builder::new();
     // hyper's clock for the header deadline starts when the connection opens
@@ -578,95 +738,199 @@ pub async fn serve(
     http1
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
-    let handshake_deadline = limits.header_timeout;
-    let shared = Arc::new(Shared {
-        registry,
-        jobs: Arc::new(Jobs::new(jobs)),
-        limits,
-        access,
-    });
+    let connections = Connections {
+        http1,
+        tls,
+        handshake_deadline: limits.header_timeout,
+        shared: Arc::new(Shared {
+            life: Arc::clone(&life),
+            jobs: Arc::new(Jobs::new(jobs)),
+            limits: limits.clone(),
+            access,
+            metrics,
+            metrics_public,
+        }),
+    };
+    let mut acceptor = Acceptor::new(listener, ConnectionCap::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let refused_log = RateLimitedLog::new(LOG_PERIOD);
-    let failed_log = RateLimitedLog::new(LOG_PERIOD);
-    let mut backoff = Backoff::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer): (_, SocketAddr) = match accepted {
-                    Ok(pair) => {
-                        backoff.reset();
-                        pair
-                    }
-                    // One connection's failure (reset before it was accepted):
-                    // nothing to wait for.
-                    Err(e) if !conn::exhausted(&e) => {
-                        tracing::debug!(error = %e, "accept failed for one connection");
-                        continue;
-                    }
-                    Err(e) => {
-                        let pause = backoff.fail();
-                        if let Some(count) = failed_log.hit() {
-                            tracing::warn!(error = %e, count, pause_ms = pause.as_millis() as u64, "accept failed; backing off");
-                        }
-                        tokio::select! {
-                            _ = tokio::time::sleep(pause) => continue,
-                            _ = &mut shutdown => break,
-                        }
-                    }
-                };
-                let Some(permit) = cap.admit() else {
-                    drop(stream);
-                    if let Some(count) = refused_log.hit() {
-                        tracing::warn!(max_connections = cap.max(), count, "connection cap reached; closing new connections");
-                    }
-                    continue;
-                };
-                let shared = shared.clone();
-                let service = service_fn(move |req| handle(req, shared.clone(), peer));
-                let http1 = http1.clone();
-                let watcher = graceful.watcher();
-                let tls = tls.as_ref().map(|t| t.acceptor());
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let ended = match tls {
-                        None => watcher.watch(http1.serve_connection(TokioIo::new(stream), service)).await,
-                        Some(acceptor) => {
-                            // The handshake has the header deadline too: a
-                            // client that never finishes it is let go.
-                            match tokio::time::timeout(handshake_deadline, acceptor.accept(stream)).await {
-                                Ok(Ok(stream)) => watcher.watch(http1.serve_connection(TokioIo::new(stream), service)).await,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => {
-                                    tracing::debug!(%peer, "TLS handshake ran past the header deadline");
-                                    return;
-                                }
-                            }
-                        }
-                    };
-                    if let Err(e) = ended {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
+            next = acceptor.next() => {
+                let (stream, peer, permit) = next;
+                tokio::spawn(connections.serve(stream, peer, permit, Some(graceful.watcher())));
             }
             _ = &mut shutdown => break,
         }
     }
-    drop(listener);
+    life.drain();
     tracing::info!(
-        open = cap.open(),
-        "shutting down: waiting for in-flight requests"
+        open = acceptor.cap.open(),
+        grace_s = grace.as_secs_f64(),
+        "shutting down: not ready; waiting for in-flight requests"
     );
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let deadline = tokio::time::Instant::now() + grace;
+    // The connections open now finish the request they are serving and
+    // close; idle ones close at once.
+    let in_flight = graceful.shutdown();
+    tokio::pin!(in_flight);
+    let mut late = tokio::task::JoinSet::new();
+    let finished = loop {
+        tokio::select! {
+            _ = &mut in_flight => break true,
+            _ = tokio::time::sleep_until(deadline) => break false,
+            next = acceptor.next() => {
+                let (stream, peer, permit) = next;
+                late.spawn(connections.serve(stream, peer, permit, None));
+            }
+            // Reaps finished late connections so the set stays small.
+            Some(_) = late.join_next(), if !late.is_empty() => {}
+        }
+    };
+    drop(acceptor);
+    if finished {
+        // Late connections answer probes and polls (a generation is
+        // refused): a moment is enough, and a client that sends nothing
+        // must not hold the exit until its header deadline.
+        let until = deadline.min(tokio::time::Instant::now() + LATE_GRACE);
+        let _ = tokio::time::timeout_at(until, async { while late.join_next().await.is_some() {} })
+            .await;
+    } else {
         tracing::warn!("grace period over; closing the remaining connections");
     }
     Ok(())
+}
+
+/// How long connections opened during the drain may still take once the
+/// requests in flight at the signal are done.
+const LATE_GRACE: Duration = Duration::from_secs(1);
+
+/// The listening socket, with the connection cap and the back-off on
+/// exhaustion.
+struct Acceptor {
+    listener: TcpListener,
+    cap: ConnectionCap,
+    backoff: Backoff,
+    refused_log: RateLimitedLog,
+    failed_log: RateLimitedLog,
+}
+
+impl Acceptor {
+    fn new(listener: TcpListener, cap: ConnectionCap) -> Acceptor {
+        Acceptor {
+            listener,
+            cap,
+            backoff: Backoff::new(),
+            refused_log: RateLimitedLog::new(LOG_PERIOD),
+            failed_log: RateLimitedLog::new(LOG_PERIOD),
+        }
+    }
+
+    /// The next connection under the cap, with its permit. Cancel-safe
+    /// (used in `select!`): nothing is lost when it is dropped while waiting.
+    async fn next(&mut self) -> (TcpStream, SocketAddr, OwnedSemaphorePermit) {
+        loop {
+            let (stream, peer) = match self.listener.accept().await {
+                Ok(pair) => {
+                    self.backoff.reset();
+                    pair
+                }
+                // One connection's failure (reset before it was accepted):
+                // nothing to wait for.
+                Err(e) if !conn::exhausted(&e) => {
+                    tracing::debug!(error = %e, "accept failed for one connection");
+                    continue;
+                }
+                Err(e) => {
+                    let pause = self.backoff.fail();
+                    if let Some(count) = self.failed_log.hit() {
+                        tracing::warn!(error = %e, count, pause_ms = pause.as_millis() as u64, "accept failed; backing off");
+                    }
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            };
+            let Some(permit) = self.cap.admit() else {
+                drop(stream);
+                if let Some(count) = self.refused_log.hit() {
+                    tracing::warn!(
+                        max_connections = self.cap.max(),
+                        count,
+                        "connection cap reached; closing new connections"
+                    );
+                }
+                continue;
+            };
+            return (stream, peer, permit);
+        }
+    }
+}
+
+/// How a connection is served.
+struct Connections {
+    http1: hyper::server::conn::http1::Builder,
+    tls: Option<Arc<Tls>>,
+    handshake_deadline: Duration,
+    shared: Arc<Shared>,
+}
+
+impl Connections {
+    /// Serves one connection, holding its permit until it closes. With a
+    /// graceful-shutdown `watcher` it serves requests until shutdown; without
+    /// one (opened while draining) it serves one request and closes.
+    fn serve(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permit: OwnedSemaphorePermit,
+        watcher: Option<hyper_util::server::graceful::Watcher>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        let mut http1 = self.http1.clone();
+        if watcher.is_none() {
+            http1.keep_alive(false);
+        }
+        let tls = self.tls.as_ref().map(|t| t.acceptor());
+        let handshake_deadline = self.handshake_deadline;
+        async move {
+            let _permit = permit;
+            match tls {
+                None => serve_io(http1, stream, shared, peer, watcher).await,
+                Some(acceptor) => {
+                    // The handshake has the header deadline too: a client
+                    // that never finishes it is let go.
+                    match tokio::time::timeout(handshake_deadline, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_io(http1, stream, shared, peer, watcher).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake ran past the header deadline")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// HTTP/1.1 on one connection's byte stream, plain or TLS.
+async fn serve_io<I>(
+    http1: hyper::server::conn::http1::Builder,
+    io: I,
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    watcher: Option<hyper_util::server::graceful::Watcher>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| handle(req, shared.clone(), peer));
+    let connection = http1.serve_connection(TokioIo::new(io), service);
+    let ended = match watcher {
+        Some(watcher) => watcher.watch(connection).await,
+        None => connection.await,
+    };
+    if let Err(e) = ended {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 /// How often a repeated connection-level warning may be written.

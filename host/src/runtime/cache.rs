@@ -40,21 +40,25 @@ impl ComponentCache {
             .map(|base| base.join("motionmcp-host"))
     }
 
-    fn entry(&self, engine: &Engine, wasm: &[u8]) -> Option<PathBuf> {
+    fn entry(&self, engine: &Engine, hex: &str) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
         engine
             .precompile_compatibility_hash()
             .hash(&mut engine_hash);
-        let digest = Sha256::digest(wasm);
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         Some(dir.join(format!("{hex}-{:016x}.cwasm", engine_hash.finish())))
     }
 
-    /// Loads `path`, from the cache when a compiled copy exists; says which.
-    pub fn load(&self, engine: &Engine, path: &Path) -> Result<(Component, Origin)> {
+    /// Loads `path`, from the cache when a compiled copy exists; says which,
+    /// and gives the component's digest (`sha256:<hex>`, shown in `/metrics`).
+    pub fn load(&self, engine: &Engine, path: &Path) -> Result<(Component, Origin, String)> {
         let wasm = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let entry = self.entry(engine, &wasm);
+        let hex: String = Sha256::digest(&wasm)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let digest = format!("sha256:{hex}");
+        let entry = self.entry(engine, &hex);
         if let Some(entry) = entry.as_ref().filter(|e| e.exists()) {
             // SAFETY: the file was written by `precompile_component` of an
             // engine with the same compatibility hash, in a directory this
@@ -62,7 +66,7 @@ impl ComponentCache {
             match unsafe { Component::deserialize_file(engine, entry) } {
                 Ok(component) => {
                     tracing::info!(component = %path.display(), cache = %entry.display(), "loaded compiled component from cache");
-                    return Ok((component, Origin::Cache));
+                    return Ok((component, Origin::Cache, digest));
                 }
                 Err(e) => {
                     tracing::warn!(cache = %entry.display(), error = %e, "ignoring unusable cache entry")
@@ -83,7 +87,7 @@ impl ComponentCache {
         // SAFETY: these bytes were produced by `precompile_component` just now.
         let component =
             unsafe { Component::deserialize(engine, &compiled) }.map_err(anyhow::Error::from)?;
-        Ok((component, Origin::Compiled))
+        Ok((component, Origin::Compiled, digest))
     }
 }
 

@@ -20,6 +20,7 @@ use super::tensor::ModelGpu;
 use crate::bindings::{BackboneWorld, BackboneWorldPre, TENSOR_INTERFACE};
 use crate::gpu::weights::WeightStore;
 use crate::gpu::{Gpu, GpuChoice, Quota};
+use crate::metrics::Metrics;
 
 /// One engine and linker shared by every model.
 pub struct Runtime {
@@ -30,6 +31,8 @@ pub struct Runtime {
     gpu_choice: GpuChoice,
     /// Opened when the first model that imports `tensor` loads.
     gpu: tokio::sync::OnceCell<Arc<Gpu>>,
+    /// Where the models record what `/metrics` shows.
+    metrics: Arc<Metrics>,
 }
 
 impl Runtime {
@@ -72,6 +75,7 @@ impl Runtime {
             limits,
             gpu_choice: GpuChoice::Auto,
             gpu: tokio::sync::OnceCell::new(),
+            metrics: Arc::new(Metrics::new()),
         })
     }
 
@@ -79,6 +83,11 @@ impl Runtime {
     pub fn with_gpu(mut self, choice: GpuChoice) -> Self {
         self.gpu_choice = choice;
         self
+    }
+
+    /// The metrics every model loaded by this runtime records into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The GPU, if a model needed one.
@@ -108,7 +117,7 @@ impl Runtime {
     /// `setup` and reads and checks its capabilities.
     pub async fn load(&self, path: &Path) -> Result<Arc<Backbone>> {
         let started = Instant::now();
-        let (component, origin) = self.compile(path).await?;
+        let (component, origin, digest) = self.compile(path).await?;
         let compiled = started.elapsed();
         let pre = self
             .linker
@@ -144,7 +153,7 @@ impl Runtime {
         };
         // The first instance starts and runs `setup` on the blocking pool,
         // as replacements do: a GPU model's `setup` may wait on the device.
-        let (live, spec, batch_hook, instantiated, setup) = {
+        let (mut live, spec, batch_hook, instantiated, setup) = {
             let (pre, limits, gpu) = (pre.clone(), limits.clone(), gpu.clone());
             let shown = path.display().to_string();
             let handle = tokio::runtime::Handle::current();
@@ -181,6 +190,9 @@ impl Runtime {
             })
             .await??
         };
+        // Ids are known once `setup` has run and the spec is read.
+        let metrics = self.metrics.model(&spec.id, &digest);
+        live.count(metrics.instance_started());
         Ok(Arc::new(Backbone::new(Parts {
             pre,
             batch: batch.filter(|_| batch_hook),
@@ -188,6 +200,8 @@ impl Runtime {
             spec,
             first: live,
             limits,
+            metrics,
+            digest,
             report: LoadReport {
                 origin,
                 compile: compiled,
@@ -199,7 +213,7 @@ impl Runtime {
 
     /// The component's native code, compiled or from the cache. Compilation
     /// takes seconds of CPU: it runs off the async workers.
-    async fn compile(&self, path: &Path) -> Result<(Component, Origin)> {
+    async fn compile(&self, path: &Path) -> Result<(Component, Origin, String)> {
         let engine = self.engine.clone();
         let cache = self.cache.clone();
         let owned = path.to_owned();
@@ -209,7 +223,7 @@ impl Runtime {
     /// What the component at `path` imports and exports, by name, as the
     /// host sees them: for deciding whether to trust a model before serving it.
     pub async fn interface(&self, path: &Path) -> Result<ComponentInterface> {
-        let (component, _) = self.compile(path).await?;
+        let (component, _, _) = self.compile(path).await?;
         let ty = component.component_type();
         let mut imports: Vec<String> = ty
             .imports(&self.engine)

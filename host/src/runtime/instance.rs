@@ -21,6 +21,7 @@ use super::{hook, WEIGHTS_MOUNT};
 use crate::bindings::mmcp::backbone::types as wit;
 use crate::bindings::{BackboneWorld, BackboneWorldPre, ModelSpec, MotionResult, WitErrorCode};
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics::InstanceCount;
 
 /// Bytes a result may carry beyond its float arrays (names, contacts, notes).
 const RESULT_SLACK: usize = 16 << 20;
@@ -61,6 +62,8 @@ pub(super) struct Live {
     /// `generate-batch`, when the component exports it.
     batch: Option<hook::BatchFunc>,
     stderr: TailPipe,
+    /// Counts this instance in `/metrics` while it lives (once set up).
+    counted: Option<InstanceCount>,
 }
 
 impl Live {
@@ -103,7 +106,13 @@ impl Live {
             world,
             batch,
             stderr,
+            counted: None,
         })
+    }
+
+    /// Counts the instance as alive until it is dropped.
+    pub(super) fn count(&mut self, counted: InstanceCount) {
+        self.counted = Some(counted);
     }
 
     /// Arms the deadline and the result budget, and clears the failure

@@ -28,7 +28,7 @@ pub use engine::{ComponentInterface, LoadReport, Runtime};
 pub use error::CallError;
 pub use instance::GuestState;
 pub use limits::Limits;
-pub use model::{Backbone, Hold};
+pub use model::{Backbone, Hold, Occupancy};
 pub use progress::Progress;
 
 /// Where the `--weights` directory appears inside the guest.

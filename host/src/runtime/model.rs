@@ -5,7 +5,7 @@
 //! needed, with `setup` run again.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::component::ComponentExportIndex;
@@ -18,6 +18,7 @@ use super::tensor::ModelGpu;
 use super::{Limits, LoadReport};
 use crate::bindings::mmcp::backbone::types as wit;
 use crate::bindings::{BackboneWorldPre, ModelSpec, MotionResult};
+use crate::metrics::{Cause, ModelMetrics};
 
 /// Something a generation keeps alive until its guest call has ended (a
 /// client's generation slot): dropped on the blocking thread with the
@@ -49,6 +50,17 @@ pub struct Backbone {
     /// The idle instances and admission to run one.
     pool: Pool<Live>,
     report: LoadReport,
+    /// Where its queue waits, call times, instances and failures are recorded.
+    metrics: ModelMetrics,
+    /// The component's `sha256:<hex>`.
+    digest: String,
+}
+
+/// A model's requests now: waiting for an instance, and running on one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occupancy {
+    pub waiting: usize,
+    pub running: usize,
 }
 
 /// How long a backbone may take to describe itself when `/capabilities` asks
@@ -65,6 +77,8 @@ pub(super) struct Parts {
     pub first: Live,
     pub limits: Limits,
     pub report: LoadReport,
+    pub metrics: ModelMetrics,
+    pub digest: String,
 }
 
 impl Backbone {
@@ -77,6 +91,8 @@ impl Backbone {
             first,
             limits,
             report,
+            metrics,
+            digest,
         } = parts;
         let spec_limits = Limits {
             deadline: SPEC_DEADLINE.min(limits.deadline),
@@ -93,6 +109,8 @@ impl Backbone {
             pool: Pool::new(first, limits.instances, limits.queue),
             limits,
             report,
+            metrics,
+            digest,
         }
     }
 
@@ -123,6 +141,7 @@ impl Backbone {
                     }
                     Err(e) => {
                         tracing::error!(model = %this.id, error = %e, "capabilities failed; dropping the instance, keeping the last spec");
+                        this.metrics.instance_failed(&e);
                         Ok(None)
                     }
                 }
@@ -137,6 +156,19 @@ impl Backbone {
     /// Makes `spec` the one requests are validated against.
     pub fn set_spec(&self, spec: ModelSpec) {
         *self.spec.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(spec);
+    }
+
+    /// The component's SHA-256 digest, as `sha256:<hex>`.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Requests waiting for an instance and calls running now.
+    pub fn occupancy(&self) -> Occupancy {
+        Occupancy {
+            waiting: self.pool.waiting(),
+            running: self.pool.running(),
+        }
     }
 
     /// How long loading took, by phase.
@@ -176,7 +208,9 @@ impl Backbone {
         F: std::future::Future<Output = Result<T, CallError>>,
         T: Send + 'static,
     {
+        let asked = Instant::now();
         let permit = self.pool.admit(&self.id).await?;
+        self.metrics.queued(asked.elapsed());
         self.on_blocking_thread(permit, hold, call).await
     }
 
@@ -200,8 +234,13 @@ impl Backbone {
             handle.block_on(call(this))
         })
         .await
-        .map_err(|e| CallError::Host {
-            why: format!("backbone call did not complete: {e}"),
+        .map_err(|e| {
+            // The call panicked in the host (or was cancelled): whatever
+            // instance it held is gone.
+            self.metrics.failed(Cause::Host);
+            CallError::Host {
+                why: format!("backbone call did not complete: {e}"),
+            }
         })?
     }
 
@@ -211,7 +250,9 @@ impl Backbone {
         progress: Option<Arc<Progress>>,
     ) -> Result<MotionResult, CallError> {
         let mut live = self.borrow().await?;
+        let started = Instant::now();
         let outcome = live.generate(&request, &self.limits, progress).await;
+        self.metrics.generated(started.elapsed());
         self.give_back(live, outcome)?
     }
 
@@ -232,7 +273,9 @@ impl Backbone {
         self.off_workers(hold, move |this| async move {
             let asked = requests.len();
             let mut live = this.borrow().await?;
+            let started = Instant::now();
             let outcome = live.generate_batch(requests, &this.limits).await;
+            this.metrics.generated(started.elapsed());
             match this.give_back(live, outcome)? {
                 Some(results) if results.len() == asked => Ok(results),
                 answer => Err(CallError::Host {
@@ -265,6 +308,7 @@ impl Backbone {
             }
             Outcome::Broken(error) => {
                 tracing::error!(model = %self.id, error = %error, "backbone instance failed; dropping it");
+                self.metrics.instance_failed(&error);
                 Err(error)
             }
         }
@@ -272,18 +316,30 @@ impl Backbone {
 
     /// A new instance with `setup` run; the model is unavailable while that fails.
     async fn fresh(&self) -> Result<Live, CallError> {
-        let mut live = Live::start(
-            &self.pre,
-            self.batch.as_ref(),
-            &self.limits,
-            self.gpu.as_ref(),
-        )
-        .await
-        .map_err(|e| unavailable(&self.id, &e))?;
-        live.setup(&self.limits)
+        let started = async {
+            let mut live = Live::start(
+                &self.pre,
+                self.batch.as_ref(),
+                &self.limits,
+                self.gpu.as_ref(),
+            )
             .await
             .map_err(|e| unavailable(&self.id, &e))?;
-        Ok(live)
+            live.setup(&self.limits)
+                .await
+                .map_err(|e| unavailable(&self.id, &e))?;
+            Ok(live)
+        };
+        match started.await {
+            Ok(mut live) => {
+                live.count(self.metrics.instance_started());
+                Ok(live)
+            }
+            Err(e) => {
+                self.metrics.failed(Cause::Setup);
+                Err(e)
+            }
+        }
     }
 
     /// Calls `teardown` on every idle instance, each under a short deadline

@@ -89,9 +89,14 @@ impl<T> Pool<T> {
     }
 
     /// Requests waiting for a permit now.
-    #[cfg(test)]
-    fn waiting(&self) -> usize {
+    pub(super) fn waiting(&self) -> usize {
         self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Permits held now: calls running (or starting an instance to run on).
+    pub(super) fn running(&self) -> usize {
+        self.instances
+            .saturating_sub(self.permits.available_permits())
     }
 }
 
@@ -106,6 +111,7 @@ mod tests {
         let a = pool.admit("m").await.unwrap();
         let _b = pool.admit("m").await.unwrap();
         assert!(pool.try_admit().is_none());
+        assert_eq!(pool.running(), 2);
         // The third waits (the queue holds one)...
         let waiter = {
             let pool = Arc::clone(&pool);
@@ -126,6 +132,8 @@ mod tests {
         drop(a);
         waiter.await.unwrap().unwrap();
         assert_eq!(pool.waiting(), 0);
+        // The waiter's permit was dropped with it: one call left running.
+        assert_eq!(pool.running(), 1);
     }
 
     #[tokio::test]
