@@ -180,24 +180,6 @@ fn javascript_uncaught_exceptions_cost_one_request() {
     uncaught_exceptions_cost_one_request("js", "TypeError");
 }
 
-fn inspect(component: &str) -> Vec<String> {
-    let out = Command::new(host_binary())
-        .args(["inspect", "--cache-dir"])
-        .arg(shared_cache())
-        .arg(support::component(component))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 #[test]
 fn javascript_components_import_only_our_interfaces() {
     for component in ["null-js", "walk-js", "probe-js"] {

@@ -104,24 +104,28 @@ fn d13_polls_of_a_running_job_report_increasing_progress() {
 fn generate_writes_a_glb_the_reference_parser_reads() {
     let dir = tempdir::Dir::new("oneshot-glb");
     let glb = dir.0.join("walk.glb");
-    let out = generate(
-        &[
-            path(&component("humanoid")),
-            "--prompt",
-            "walk forward",
-            "--prompt",
-            "turn left",
-            "--seconds",
-            "1",
-            "--seed",
-            "7",
-            "--samples",
-            "2",
-            "-o",
-            path(&glb),
-        ],
-        b"",
-    );
+    // Two one-second segments, two samples, seed 7.
+    let walk = |to: &Path| {
+        generate(
+            &[
+                path(&component("humanoid")),
+                "--prompt",
+                "walk forward",
+                "--prompt",
+                "turn left",
+                "--seconds",
+                "1",
+                "--seed",
+                "7",
+                "--samples",
+                "2",
+                "-o",
+                path(to),
+            ],
+            b"",
+        )
+    };
+    let out = walk(&glb);
     assert!(out.status.success(), "{}", stderr(&out));
     let script = r#"
 import json, sys
@@ -150,24 +154,7 @@ print(json.dumps({"samples": len(samples), "frames": [s["num_frames"] for s in s
 
     // The same request and seed give the same bytes; JSON goes to stdout.
     let again = dir.0.join("again.glb");
-    let out = generate(
-        &[
-            path(&component("humanoid")),
-            "--prompt",
-            "walk forward",
-            "--prompt",
-            "turn left",
-            "--seconds",
-            "1",
-            "--seed",
-            "7",
-            "--samples",
-            "2",
-            "-o",
-            path(&again),
-        ],
-        b"",
-    );
+    let out = walk(&again);
     assert!(out.status.success());
     assert_eq!(std::fs::read(&glb).unwrap(), std::fs::read(&again).unwrap());
     let out = generate(

@@ -376,21 +376,10 @@ fn the_denoiser_in_three_languages_gives_the_same_motion() {
     }
 }
 
-/// What a component imports, from `motionmcp-host inspect`.
+/// The `mmcp:backbone` interfaces a component imports.
 fn imports(name: &str) -> Vec<String> {
-    let out = std::process::Command::new(host_binary())
-        .args(["inspect", "--cache-dir"])
-        .arg(shared_cache())
-        .arg(component(name))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    inspect(name)
+        .iter()
         .filter_map(|l| l.strip_prefix("import mmcp:backbone/"))
         .map(str::to_owned)
         .collect()

@@ -430,6 +430,26 @@ pub fn probe_request(prompt: &str) -> Value {
     })
 }
 
+/// `motionmcp-host inspect` of a built component: its `import ...` and
+/// `export ...` lines.
+pub fn inspect(name: &str) -> Vec<String> {
+    let out = Command::new(host_binary())
+        .args(["inspect", "--cache-dir"])
+        .arg(shared_cache())
+        .arg(component(name))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Runs `serve` on these components, expecting it to refuse to start;
 /// returns what it printed on stderr.
 pub fn refused(components: &[PathBuf]) -> String {
