@@ -17,24 +17,6 @@ use support::*;
 const ALICE: &str = "alice-5f1c9e2ab7d04c3e";
 const BOB: &str = "bob-93d8a0c61e7f42b5";
 
-fn write_tokens(dir: &Path, lines: &str) -> String {
-    let file = dir.join("tokens");
-    std::fs::write(&file, lines).unwrap();
-    file.to_str().unwrap().to_owned()
-}
-
-/// A request with an optional bearer token.
-fn call(s: &Server, method: &str, path: &str, token: Option<&str>, body: &str) -> Answer {
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    s.raw(
-        format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-}
-
 fn unauthorized(a: &Answer) {
     a.error(401, "unauthorized");
     assert!(
@@ -226,32 +208,6 @@ fn a_deleted_job_keeps_its_generation_slot_until_its_guest_call_ends() {
         call(&s, "POST", "/generate", Some(ALICE), &body).status,
         202
     );
-}
-
-#[test]
-fn one_client_cannot_fill_the_job_table() {
-    let dir = tempdir::Dir::new("tokens-jobs");
-    let file = write_tokens(&dir.0, &format!("alice:{ALICE}\nbob:{BOB}\n"));
-    let s = Server::start_paths(
-        &[component("async-probe")],
-        &["--auth-tokens", &file, "--max-jobs-per-client", "2"],
-    );
-    let mut body = probe_request("rest");
-    body["model"] = json!("async-probe");
-    let body = body.to_string();
-    for _ in 0..2 {
-        assert_eq!(
-            call(&s, "POST", "/generate", Some(ALICE), &body).status,
-            202
-        );
-    }
-    // Finished jobs count until fetched or deleted: alice is at her most...
-    let a = call(&s, "POST", "/generate", Some(ALICE), &body);
-    let e = a.error(503, "resource_exhausted");
-    assert_eq!(e["details"]["max_jobs_per_client"], 2);
-    assert_mentions(&e, "alice");
-    // ...and bob is not affected.
-    assert_eq!(call(&s, "POST", "/generate", Some(BOB), &body).status, 202);
 }
 
 #[test]

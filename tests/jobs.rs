@@ -2,14 +2,57 @@
 //! model that advertises `supports_async` answers `202` with a job to poll;
 //! polls answer `202` while it runs, then its glTF (JSON or GLB) or its error
 //! envelope; `DELETE` forgets it; finished jobs expire after the retention
-//! time, and the job table is bounded.
+//! time, and the job table is bounded. Every test runs twice: with jobs in
+//! the server's memory (the default) and in Redis (`--job-store redis://`,
+//! a throwaway Debian `redis-server` per test).
 
 mod support;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::services::Redis;
 use support::*;
+
+/// Where the server under test keeps its jobs.
+enum Store {
+    Memory,
+    Redis(Redis),
+}
+
+impl Store {
+    fn serve(&self, models: &[&str], extra: &[&str]) -> Server {
+        let paths: Vec<PathBuf> = models.iter().map(|m| component(m)).collect();
+        let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        if let Store::Redis(redis) = self {
+            args.extend(["--job-store".into(), redis.url()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Server::start_paths(&paths, &args)
+    }
+}
+
+/// Each named test, once per store: `memory::name` and `redis::name`.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[test] fn $name() { super::$name(&super::Store::Memory) })*
+        }
+        mod redis {
+            $(#[test] fn $name() { super::$name(&super::Store::Redis(super::Redis::start())) })*
+        }
+    };
+}
+
+on_both_stores!(
+    d10_an_async_model_answers_202_and_the_job_is_polled_to_its_gltf,
+    d10_validation_is_immediate_and_a_failed_job_keeps_its_envelope,
+    d10_a_deleted_job_is_gone_and_the_model_serves_on,
+    d10_unknown_jobs_and_other_methods,
+    d10_the_job_table_is_bounded_and_finished_jobs_expire,
+    d10_each_client_sees_only_its_own_jobs_and_holds_at_most_its_share,
+);
 
 fn async_request(prompt: &str) -> Value {
     let mut body = probe_request(prompt);
@@ -50,9 +93,8 @@ fn wait(s: &Server, location: &str) -> Answer {
     }
 }
 
-#[test]
-fn d10_an_async_model_answers_202_and_the_job_is_polled_to_its_gltf() {
-    let s = Server::start(&["async-probe", "null"]);
+fn d10_an_async_model_answers_202_and_the_job_is_polled_to_its_gltf(store: &Store) {
+    let s = store.serve(&["async-probe", "null"], &[]);
     let caps = s.get("/capabilities").json();
     assert_eq!(caps["models"][0]["supports_async"], true);
     assert_eq!(caps["models"][1]["supports_async"], false);
@@ -83,9 +125,8 @@ fn d10_an_async_model_answers_202_and_the_job_is_polled_to_its_gltf() {
     assert_eq!(s.post(&valid()).status, 200);
 }
 
-#[test]
-fn d10_validation_is_immediate_and_a_failed_job_keeps_its_envelope() {
-    let s = Server::start(&["async-probe"]);
+fn d10_validation_is_immediate_and_a_failed_job_keeps_its_envelope(store: &Store) {
+    let s = store.serve(&["async-probe"], &[]);
     let mut bad = async_request("walk");
     bad["constraints"] = json!([{"type": "effector_target", "joint": "Tail", "frames": [0], "positions": [[0, 0, 0]]}]);
     s.post(&bad).error(400, "unknown_joint");
@@ -101,9 +142,8 @@ fn d10_validation_is_immediate_and_a_failed_job_keeps_its_envelope() {
     assert_eq!(failed.header("retry-after"), Some("1"));
 }
 
-#[test]
-fn d10_a_deleted_job_is_gone_and_the_model_serves_on() {
-    let s = Server::start(&["async-probe"]);
+fn d10_a_deleted_job_is_gone_and_the_model_serves_on(store: &Store) {
+    let s = store.serve(&["async-probe"], &[]);
     let location = accepted(&s.post(&async_request("slow 1500")));
     let deleted = s.request("DELETE", &location, b"");
     assert_eq!(deleted.status, 204);
@@ -115,9 +155,8 @@ fn d10_a_deleted_job_is_gone_and_the_model_serves_on() {
     assert_eq!(wait(&s, &location).status, 200);
 }
 
-#[test]
-fn d10_unknown_jobs_and_other_methods() {
-    let s = Server::start(&["async-probe"]);
+fn d10_unknown_jobs_and_other_methods(store: &Store) {
+    let s = store.serve(&["async-probe"], &[]);
     let error = s.get("/generate/jobs/nope").error(404, "not_found");
     assert_eq!(error["details"]["job_id"], "nope");
     let a = s.request("PUT", "/generate/jobs/nope", b"");
@@ -125,10 +164,9 @@ fn d10_unknown_jobs_and_other_methods() {
     assert_eq!(a.header("allow"), Some("GET, DELETE"));
 }
 
-#[test]
-fn d10_the_job_table_is_bounded_and_finished_jobs_expire() {
-    let s = Server::start_paths(
-        &[component("async-probe")],
+fn d10_the_job_table_is_bounded_and_finished_jobs_expire(store: &Store) {
+    let s = store.serve(
+        &["async-probe"],
         &["--max-jobs", "2", "--job-retention", "1"],
     );
     let first = accepted(&s.post(&async_request("slow 300")));
@@ -144,4 +182,66 @@ fn d10_the_job_table_is_bounded_and_finished_jobs_expire() {
     s.get(&first).error(404, "not_found");
     let third = accepted(&s.post(&async_request("walk")));
     assert_eq!(wait(&s, &third).status, 200);
+}
+
+fn d10_each_client_sees_only_its_own_jobs_and_holds_at_most_its_share(store: &Store) {
+    const ALICE: &str = "alice-5f1c9e2ab7d04c3e";
+    const BOB: &str = "bob-93d8a0c61e7f42b5";
+    let dir = tempdir::Dir::new("tokens-jobs");
+    let file = write_tokens(&dir.0, &format!("alice:{ALICE}\nbob:{BOB}\n"));
+    let s = store.serve(
+        &["async-probe"],
+        &["--auth-tokens", &file, "--max-jobs-per-client", "2"],
+    );
+    let body = async_request("slow 300").to_string();
+    let submit = |token| call(&s, "POST", "/generate", Some(token), &body);
+    let job = accepted(&submit(ALICE));
+    // To another client the job is unknown: it can neither read nor delete it.
+    call(&s, "GET", &job, Some(BOB), "").error(404, "not_found");
+    call(&s, "DELETE", &job, Some(BOB), "").error(404, "not_found");
+    accepted(&submit(ALICE));
+    // Finished or not, jobs count until fetched or deleted: alice is at her
+    // most...
+    let a = submit(ALICE);
+    let e = a.error(503, "resource_exhausted");
+    assert_eq!(e["details"]["max_jobs_per_client"], 2);
+    assert_mentions(&e, "alice");
+    // ...and bob is not affected.
+    accepted(&submit(BOB));
+    // Alice's own job finishes for her, and a delete gives her room again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while call(&s, "GET", &job, Some(ALICE), "").status == 202 {
+        assert!(Instant::now() < deadline, "alice's job never finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(call(&s, "GET", &job, Some(ALICE), "").status, 200);
+    assert_eq!(call(&s, "DELETE", &job, Some(ALICE), "").status, 204);
+    accepted(&submit(ALICE));
+}
+
+#[test]
+fn redis_keeps_finished_jobs_across_a_restart_until_their_retention_ends() {
+    let store = Store::Redis(Redis::start());
+    let flags = ["--job-retention", "3"];
+    let s = store.serve(&["async-probe"], &flags);
+    let location = accepted(&s.post(&async_request("walk")));
+    let done = wait(&s, &location);
+    assert_eq!(done.status, 200);
+    s.terminate();
+    // A new process (a restarted replica) answers from the store.
+    let s = store.serve(&["async-probe"], &flags);
+    assert_eq!(s.get(&location).body, done.body);
+    let Store::Redis(redis) = &store else {
+        unreachable!()
+    };
+    let id = location.rsplit('/').next().unwrap();
+    let key = format!("mmcp:job:{id}");
+    assert_eq!(redis.command(&["EXISTS", &key]), ":1\r\n");
+    // The retention is the key's expiry: Redis forgets it by itself.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while redis.command(&["EXISTS", &key]) != ":0\r\n" {
+        assert!(Instant::now() < deadline, "the job's key never expired");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.get(&location).error(404, "not_found");
 }

@@ -60,6 +60,11 @@ impl ErrorCode {
         }
     }
 
+    /// The code `as_str` names, if any.
+    pub fn parse(name: &str) -> Option<ErrorCode> {
+        ALL_CODES.iter().copied().find(|code| code.as_str() == name)
+    }
+
     /// Whether a client may retry after a delay (mmcp.md §8.4); such answers
     /// carry `Retry-After`.
     pub fn retryable(self) -> bool {
@@ -72,6 +77,31 @@ impl ErrorCode {
         )
     }
 }
+
+/// Every code, for [`ErrorCode::parse`].
+const ALL_CODES: [ErrorCode; 21] = [
+    ErrorCode::SchemaValidation,
+    ErrorCode::UnknownModel,
+    ErrorCode::RetargetingUnsupported,
+    ErrorCode::UnsupportedConstraint,
+    ErrorCode::UnsupportedSegment,
+    ErrorCode::UnknownJoint,
+    ErrorCode::InvalidSkeleton,
+    ErrorCode::FrameOutOfRange,
+    ErrorCode::InvalidOptions,
+    ErrorCode::InvalidRequest,
+    ErrorCode::VersionUnsupported,
+    ErrorCode::Unauthorized,
+    ErrorCode::Forbidden,
+    ErrorCode::PayloadTooLarge,
+    ErrorCode::RateLimited,
+    ErrorCode::InternalError,
+    ErrorCode::ResourceExhausted,
+    ErrorCode::ModelUnavailable,
+    ErrorCode::Timeout,
+    ErrorCode::NotFound,
+    ErrorCode::MethodNotAllowed,
+];
 
 /// One protocol error: code, human message and a details object.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +146,18 @@ impl ApiError {
                 "details": Value::Object(self.details.clone()),
             }
         })
+    }
+}
+
+impl ApiError {
+    /// The error an [`ApiError::envelope`] holds, or `None` when `value` is
+    /// not one (an unknown code included).
+    pub fn from_envelope(value: &Value) -> Option<ApiError> {
+        let error = value.get("error")?;
+        let code = ErrorCode::parse(error.get("code")?.as_str()?)?;
+        let message = error.get("message")?.as_str()?;
+        let details = error.get("details").cloned().unwrap_or(json!({}));
+        Some(ApiError::new(code, message).with_details(details))
     }
 }
 
@@ -281,6 +323,20 @@ mod tests {
         for (value, repr) in cases {
             assert_eq!(py_value_repr(&value), repr, "{value}");
         }
+    }
+
+    #[test]
+    fn every_code_parses_back_and_envelopes_round_trip() {
+        for code in ALL_CODES {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("teapot"), None);
+        let e = ApiError::new(ErrorCode::Timeout, "slow").with_details(json!({"s": 1.5}));
+        assert_eq!(ApiError::from_envelope(&e.envelope()), Some(e));
+        assert_eq!(
+            ApiError::from_envelope(&json!({"error": {"code": "teapot", "message": ""}})),
+            None
+        );
     }
 
     #[test]

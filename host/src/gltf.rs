@@ -156,6 +156,17 @@ pub struct Document {
 }
 
 impl Document {
+    /// The document without its buffer's `uri`, and the buffer: how a
+    /// shared job store keeps a finished job's answer.
+    pub fn into_parts(self) -> (Value, Vec<u8>) {
+        (self.json, self.bin)
+    }
+
+    /// The inverse of [`Document::into_parts`].
+    pub fn from_parts(json: Value, bin: Vec<u8>) -> Self {
+        Document { json, bin }
+    }
+
     /// The self-contained JSON glTF: the buffer embedded as a base64 data URI.
     pub fn into_json(mut self) -> Value {
         let uri = format!(

@@ -15,12 +15,21 @@ use motionmcp_host::access::tokens::{Tokens, TOKENS_ENV};
 use motionmcp_host::access::Access;
 use motionmcp_host::http::conn::default_max_connections;
 use motionmcp_host::http::{HttpLimits, Lifecycle};
-use motionmcp_host::jobs::JobLimits;
+use motionmcp_host::jobs::{JobLimits, Jobs, RedisOptions};
 use motionmcp_host::registry::Registry;
 use motionmcp_host::runtime::{ComponentCache, Limits, Runtime};
 
 use cli::run::{positive_seconds, RunArgs};
 use tokio::net::TcpListener;
+
+/// `--job-store`: `memory` or a `redis://` URL.
+fn job_store(s: &str) -> Result<String, String> {
+    if s == "memory" || s.starts_with("redis://") {
+        Ok(s.to_owned())
+    } else {
+        Err("expected `memory` or a redis:// URL".into())
+    }
+}
 
 /// An MMCP 1.4 server that runs motion models as sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -43,22 +52,30 @@ enum Command {
     Generate(Box<cli::generate::GenerateArgs>),
     /// Print a component's /capabilities document (after its setup) without serving it.
     Capabilities(Box<cli::generate::CapabilitiesArgs>),
+    /// Publish a component to an OCI registry (the Wasm artifact layout) and
+    /// print the pinned reference to serve it by: oci://REGISTRY/REPO:TAG@sha256:...
+    Push(Box<cli::oci::push::PushArgs>),
 }
 
 #[derive(clap::Args)]
 struct InspectArgs {
-    /// The backbone component (.wasm).
+    /// The backbone component: a .wasm file, or oci://REGISTRY/REPO[:TAG]@sha256:DIGEST.
     #[arg(value_name = "MODEL.wasm")]
     model: PathBuf,
 
     /// Directory for compiled components [default: $XDG_CACHE_HOME/motionmcp-host]
     #[arg(long, value_name = "DIR", env = "MOTIONMCP_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+
+    /// How an `oci://` model is pulled.
+    #[command(flatten)]
+    oci: cli::oci::OciArgs,
 }
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Backbone components (.wasm), registered under their model ids in this order.
+    /// Backbone components (.wasm files, or oci://REGISTRY/REPO[:TAG]@sha256:DIGEST),
+    /// registered under their model ids in this order.
     #[arg(required = true, value_name = "MODEL.wasm")]
     models: Vec<PathBuf>,
 
@@ -91,6 +108,21 @@ struct ServeArgs {
     /// How long a finished async job's answer is kept for polling, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = positive_seconds)]
     job_retention: f64,
+
+    /// Where async jobs are kept: `memory` (this process; the default) or
+    /// `redis://[user:password@]host[:port][/db]`, shared by every replica given the
+    /// same store, so any of them answers a job's polls and deletes
+    #[arg(long, value_name = "STORE", default_value = "memory", env = "MOTIONMCP_JOB_STORE", value_parser = job_store)]
+    job_store: String,
+
+    /// With a Redis job store: seconds a running job stays alive without its replica
+    /// renewing it (every third of this); a job whose replica died fails this long after
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = positive_seconds)]
+    job_lease: f64,
+
+    /// With a Redis job store: put before every key, so services can share one Redis
+    #[arg(long, value_name = "PREFIX", default_value = "mmcp:")]
+    job_store_prefix: String,
 
     /// Seconds a client has to send a request's headers, counted from when the
     /// connection opens and again after each answer (so also the idle keep-alive
@@ -145,6 +177,26 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The job store the flags name, connected.
+    async fn jobs(&self) -> Result<Jobs> {
+        let limits = JobLimits {
+            capacity: self.max_jobs as usize,
+            per_client: self
+                .max_jobs_per_client
+                .map_or((self.max_jobs as usize / 4).max(1), |n| n as usize),
+            retention: Duration::from_secs_f64(self.job_retention),
+        };
+        if self.job_store == "memory" {
+            return Ok(Jobs::in_memory(limits));
+        }
+        let options = RedisOptions {
+            url: self.job_store.clone(),
+            lease: Duration::from_secs_f64(self.job_lease),
+            prefix: self.job_store_prefix.clone(),
+        };
+        Jobs::on_redis(limits, options).await
+    }
+
     fn http_limits(&self) -> HttpLimits {
         HttpLimits {
             header_timeout: Duration::from_secs_f64(self.header_timeout),
@@ -212,6 +264,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Inspect(args) => runtime.block_on(inspect(args)),
         Command::Capabilities(args) => runtime.block_on(cli::generate::capabilities(*args)),
+        Command::Push(args) => runtime.block_on(cli::oci::push::push(*args)),
         Command::Generate(args) => match runtime.block_on(cli::generate::generate(*args)) {
             Ok(()) => Ok(()),
             Err(failure) => {
@@ -225,14 +278,22 @@ fn main() -> Result<()> {
     // wasm until its epoch deadline, a wait on the GPU): dropping the runtime
     // would wait for it. The grace period is over by now; do not wait.
     runtime.shutdown_timeout(Duration::from_millis(100));
-    outcome
+    if let Err(e) = outcome {
+        // One line with every cause ("cannot serve X: registry Y is
+        // unreachable: ..."), as `generate` prints, rather than Debug's
+        // multi-line "Caused by" list.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn inspect(args: InspectArgs) -> Result<()> {
-    let cache = ComponentCache::new(args.cache_dir.or_else(ComponentCache::default_dir));
-    let runtime = Runtime::new(cache, Limits::default(), 1)?;
+    let cache_dir = args.cache_dir.or_else(ComponentCache::default_dir);
+    let file = cli::oci::resolve(&args.model, &args.oci, cache_dir.as_deref()).await?;
+    let runtime = Runtime::new(ComponentCache::new(cache_dir), Limits::default(), 1)?;
     let interface = runtime
-        .interface(&args.model)
+        .interface(file.path())
         .await
         .with_context(|| format!("cannot inspect {}", args.model.display()))?;
     for name in &interface.imports {
@@ -265,16 +326,20 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, "listening; loading the models");
-    let jobs = JobLimits {
-        capacity: args.max_jobs as usize,
-        per_client: args
-            .max_jobs_per_client
-            .map_or((args.max_jobs as usize / 4).max(1), |n| n as usize),
-        retention: std::time::Duration::from_secs_f64(args.job_retention),
-    };
+    let jobs = Arc::new(args.jobs().await?);
     let http = args.http_limits();
     tracing::info!(?http, "http limits");
     let grace = http.shutdown_grace;
+    // Running async jobs get the same grace as requests in flight, counted
+    // from the same signal; with a shared store, those cut short fail there
+    // at once instead of when their lease lapses.
+    let jobs_drained = {
+        let (jobs, stop) = (Arc::clone(&jobs), stop.clone());
+        tokio::spawn(async move {
+            stopped(stop).await;
+            jobs.drain(grace).await;
+        })
+    };
     let config = motionmcp_host::http::Config {
         jobs,
         limits: http,
@@ -290,7 +355,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         motionmcp_host::http::serve(listener, Arc::clone(&life), config, stopped(stop.clone()));
     tokio::pin!(server);
     let loaded = tokio::select! {
-        loaded = load_models(&runtime, &args.models, &life) => loaded,
+        loaded = load_models(&args.run, &runtime, &args.models, &life) => loaded,
         _ = stopped(stop) => {
             tracing::info!("stopped during start-up");
             return server.await;
@@ -317,6 +382,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!("motionmcp-host listening on {scheme}://{local}");
     tracing::info!(addr = %local, models = registry.iter().count(), "ready");
     server.await?;
+    // Its own deadline too: storing the cut jobs' failures may retry.
+    let _ = tokio::time::timeout(grace + Duration::from_secs(5), jobs_drained).await;
     // Teardown is guest code, run on a blocking thread (a guest call holds
     // its thread until it returns) under one overall deadline: past it the
     // process exits without waiting for it.
@@ -339,20 +406,21 @@ async fn serve(args: ServeArgs) -> Result<()> {
 /// Loads every model in the order given (setup runs in that order too),
 /// telling `life` what is loading, and checks them as a set.
 async fn load_models(
+    run: &RunArgs,
     runtime: &Runtime,
     paths: &[PathBuf],
     life: &Lifecycle,
 ) -> Result<Arc<Registry>> {
     let mut models = Vec::with_capacity(paths.len());
     for (i, path) in paths.iter().enumerate() {
-        // The file's name only: /readyz is public, the directories need not be.
-        let name = path.file_name().unwrap_or(path.as_os_str());
+        // The file's name only (a reference's repository and tag): /readyz
+        // is public, the directories and the registry need not be.
         life.loading(format!(
             "loading {} ({i} of {} models ready)",
-            name.to_string_lossy(),
+            cli::oci::display_name(path),
             paths.len()
         ));
-        let model = cli::run::load(runtime, path)
+        let model = cli::run::load(run, runtime, path)
             .await
             .with_context(|| format!("cannot serve {}", path.display()))?;
         models.push(model);

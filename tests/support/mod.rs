@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 pub mod denoiser_weights;
+pub mod services;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -207,11 +208,12 @@ impl Server {
     /// (the `listening` line on stdout, which [`Server::start_paths`] waits
     /// for, comes once they are).
     pub fn start_unready(paths: &[PathBuf], extra: &[&str]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        Server::start_unready_on(free_port(), paths, extra)
+    }
+
+    /// As [`Server::start_unready`], on `port` (a replica restarted where a
+    /// balancer expects it).
+    pub fn start_unready_on(port: u16, paths: &[PathBuf], extra: &[&str]) -> Server {
         let logs = tempdir::Dir::new("logs");
         let stderr_log = logs.0.join("stderr.log");
         let child = Command::new(host_binary())
@@ -286,6 +288,58 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Writes a `--auth-tokens` file (`name:token` lines) into `dir`; its path.
+pub fn write_tokens(dir: &Path, lines: &str) -> String {
+    let file = dir.join("tokens");
+    std::fs::write(&file, lines).unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
+/// A request with an optional bearer token.
+pub fn call(s: &Server, method: &str, path: &str, token: Option<&str>, body: &str) -> Answer {
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    s.raw(
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+/// A loopback port free now (for servers that cannot pick their own).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One request to `addr` on a fresh connection; an error instead of a panic
+/// when the connection fails or the answer is not HTTP (for load tests
+/// that count such failures).
+pub fn try_request(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<Answer> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    stream.write_all(&req)?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes)?;
+    if !bytes.starts_with(b"HTTP/1.1 ") || !bytes.windows(4).any(|w| w == b"\r\n\r\n") {
+        return Err(std::io::Error::other(format!(
+            "not an HTTP answer: {:?}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        )));
+    }
+    Ok(Answer::parse(&bytes))
 }
 
 fn sigterm(pid: u32) {

@@ -25,7 +25,7 @@ const PROGRESS_TICK: Duration = Duration::from_millis(100);
 
 #[derive(clap::Args)]
 pub struct GenerateArgs {
-    /// The backbone component (.wasm).
+    /// The backbone component: a .wasm file, or oci://REGISTRY/REPO[:TAG]@sha256:DIGEST.
     #[arg(value_name = "MODEL.wasm")]
     model: PathBuf,
 
@@ -61,7 +61,7 @@ pub struct GenerateArgs {
 
 #[derive(clap::Args)]
 pub struct CapabilitiesArgs {
-    /// The backbone component (.wasm).
+    /// The backbone component: a .wasm file, or oci://REGISTRY/REPO[:TAG]@sha256:DIGEST.
     #[arg(value_name = "MODEL.wasm")]
     model: PathBuf,
 
@@ -113,7 +113,7 @@ impl Failure {
 /// One model, loaded alone, as a registry (so validation is the server's).
 async fn load_one(run: &RunArgs, path: &Path) -> Result<Registry> {
     let runtime = run.runtime(run.limits(1, 1), 1)?;
-    let model = run::load(&runtime, path).await?;
+    let model = run::load(run, &runtime, path).await?;
     Registry::new(vec![model])
 }
 

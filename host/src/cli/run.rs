@@ -10,6 +10,8 @@ use motionmcp_host::capabilities::check_spec;
 use motionmcp_host::gpu::GpuChoice;
 use motionmcp_host::runtime::{Backbone, ComponentCache, Limits, Origin, Runtime};
 
+use super::oci::{self, OciArgs};
+
 /// What running a model needs, whether served or run once.
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -53,6 +55,10 @@ pub struct RunArgs {
     /// Largest motion result a backbone may return, in MiB; larger is 500 internal_error
     #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_result_mb: u64,
+
+    /// How `oci://` models are pulled.
+    #[command(flatten)]
+    pub oci: OciArgs,
 }
 
 /// `--gpu`: which adapter GPU models get.
@@ -104,20 +110,31 @@ impl RunArgs {
     /// The engine for `models` models under `limits`, with the chosen
     /// cache and adapter.
     pub fn runtime(&self, limits: Limits, models: usize) -> Result<Runtime> {
-        let cache_dir = if self.no_cache {
+        Ok(
+            Runtime::new(ComponentCache::new(self.cache()), limits, models)?
+                .with_gpu(self.gpu.into()),
+        )
+    }
+
+    /// The cache directory in force: compiled components, and pulled
+    /// `oci://` components by digest.
+    fn cache(&self) -> Option<PathBuf> {
+        if self.no_cache {
             None
         } else {
             self.cache_dir.clone().or_else(ComponentCache::default_dir)
-        };
-        Ok(Runtime::new(ComponentCache::new(cache_dir), limits, models)?.with_gpu(self.gpu.into()))
+        }
     }
 }
 
-/// Loads the component at `path` (setup included) and checks its spec,
-/// logging how long each phase took.
-pub async fn load(runtime: &Runtime, path: &Path) -> Result<Arc<Backbone>> {
+/// Loads the model `model` names (a file, or an `oci://` reference pulled
+/// first), setup included, and checks its spec, logging how long each phase
+/// took.
+pub async fn load(run: &RunArgs, runtime: &Runtime, model: &Path) -> Result<Arc<Backbone>> {
+    let file = oci::resolve(model, &run.oci, run.cache().as_deref()).await?;
+    let path = model;
     let model = runtime
-        .load(path)
+        .load(file.path())
         .await
         .with_context(|| format!("cannot load {}", path.display()))?;
     check_spec(&model.spec())

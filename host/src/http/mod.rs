@@ -33,7 +33,7 @@ use crate::batch;
 use crate::error::{ApiError, ErrorCode};
 use crate::generate;
 use crate::gltf;
-use crate::jobs::{JobLimits, Jobs, Poll, POLL_AFTER_SECONDS};
+use crate::jobs::{Jobs, Poll, POLL_AFTER_SECONDS};
 use crate::metrics::{Endpoint, Metrics};
 use crate::registry::Registry;
 use crate::runtime::Hold;
@@ -563,7 +563,11 @@ async fn post_generate<B: ReqBody>(
     valid.hold = hold;
     if valid.spec.supports_async {
         let owner = client.owner().map(str::to_owned);
-        return Ok(shared.jobs.submit(valid, owner).map(Generated::Accepted)?);
+        return Ok(shared
+            .jobs
+            .submit(valid, owner)
+            .await
+            .map(Generated::Accepted)?);
     }
     let doc = generate::run(&valid).await?;
     Ok(Generated::Single(doc, format))
@@ -602,21 +606,21 @@ async fn job<B>(req: &Request<B>, id: &str, jobs: &Jobs, client: &Client) -> Ans
         )
     };
     match *req.method() {
-        Method::GET => match jobs.poll(id, client.owner()) {
-            Some(Poll::Running(progress)) => accepted(id, None, progress),
-            Some(Poll::Done(doc)) => gltf_answer(doc, Format::from_accept(req.headers())).await,
-            Some(Poll::Failed(e)) => error(&e),
-            None => unknown(),
+        Method::GET => match jobs.poll(id, client.owner()).await {
+            Ok(Some(Poll::Running(progress))) => accepted(id, None, progress),
+            Ok(Some(Poll::Done(doc))) => gltf_answer(doc, Format::from_accept(req.headers())).await,
+            Ok(Some(Poll::Failed(e))) | Err(e) => error(&e),
+            Ok(None) => unknown(),
         },
-        Method::DELETE => {
-            if jobs.cancel(id, client.owner()) {
+        Method::DELETE => match jobs.cancel(id, client.owner()).await {
+            Ok(true) => {
                 let mut r = Response::new(Full::new(Bytes::new()));
                 *r.status_mut() = StatusCode::NO_CONTENT;
                 r
-            } else {
-                unknown()
             }
-        }
+            Ok(false) => unknown(),
+            Err(e) => error(&e),
+        },
         _ => method_not_allowed("GET, DELETE"),
     }
 }
@@ -692,8 +696,8 @@ async fn serve_request<B: ReqBody>(req: Request<B>, shared: &Shared, peer: Socke
 
 /// What a server is configured with besides its models.
 pub struct Config {
-    /// Async jobs: how many, kept how long.
-    pub jobs: JobLimits,
+    /// Async jobs, in the store they were given.
+    pub jobs: Arc<Jobs>,
     /// Deadlines, the connection cap, the shutdown grace.
     pub limits: HttpLimits,
     /// Tokens and per-client limits.
@@ -744,7 +748,7 @@ pub async fn serve(
         handshake_deadline: limits.header_timeout,
         shared: Arc::new(Shared {
             life: Arc::clone(&life),
-            jobs: Arc::new(Jobs::new(jobs)),
+            jobs,
             limits: limits.clone(),
             access,
             metrics,

@@ -12,6 +12,7 @@ use hyper::body::{Body, Frame};
 use serde_json::json;
 
 use super::*;
+use crate::jobs::JobLimits;
 use crate::runtime::{ComponentCache, Limits, Runtime};
 
 fn repo() -> PathBuf {
@@ -31,7 +32,7 @@ async fn router(limits: HttpLimits) -> Shared {
         life: Arc::new(Lifecycle::ready_with(Arc::new(
             Registry::new(vec![model]).unwrap(),
         ))),
-        jobs: Arc::new(Jobs::new(JobLimits::default())),
+        jobs: Arc::new(Jobs::in_memory(JobLimits::default())),
         limits,
         access: Arc::new(Access::open()),
         metrics: Arc::clone(runtime.metrics()),
