@@ -245,3 +245,32 @@ fn redis_keeps_finished_jobs_across_a_restart_until_their_retention_ends() {
     }
     s.get(&location).error(404, "not_found");
 }
+
+#[test]
+fn redis_unreachable_refuses_the_start_and_a_lost_redis_answers_a_retryable_503() {
+    // Nothing listens on the port: the server does not start, and says why.
+    let out = std::process::Command::new(host_binary())
+        .arg("serve")
+        .arg(component("async-probe"))
+        .args(["--addr", "127.0.0.1:0", "--job-store"])
+        .arg(format!("redis://127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot reach the job store"), "{stderr}");
+
+    // Redis gone after the start: job requests get a retryable envelope
+    // naming the store; plain generations are unaffected.
+    let store = Store::Redis(Redis::start());
+    let s = store.serve(&["async-probe", "null"], &[]);
+    let location = accepted(&s.post(&async_request("walk")));
+    drop(store);
+    let a = s.get(&location);
+    let error = a.error(503, "model_unavailable");
+    assert_mentions(&error, "job store");
+    assert_eq!(a.header("retry-after"), Some("1"));
+    s.post(&async_request("walk"))
+        .error(503, "model_unavailable");
+    assert_eq!(s.post(&valid()).status, 200);
+}

@@ -9,7 +9,8 @@
 //! Tolerances against the CPU reference (f64 inside): elementwise ops, layout
 //! ops and casts rtol 1e-5 + atol 1e-6 (layout and casts are exact); sin and
 //! cos atol 1e-5 (the adapter's sin is specified in absolute error); pow
-//! rtol 2e-5 (exp of a log); matmul, linear, softmax, norms, reductions and
+//! rtol 2e-5 (exp of a log); atan2 rtol 3e-5 + atol 5e-6 (lavapipe's
+//! polynomial atan: 2.1e-5 relative near 0, see gpu/tests/gpu_ops.rs); matmul, linear, softmax, norms, reductions and
 //! attention rtol 1e-4 + atol 1e-5 (f32 sums); rand exact; randn rtol 1e-5 +
 //! atol 1e-5. Between languages: bit for bit (the same ops on the same host
 //! kernels).
@@ -75,6 +76,7 @@ fn randn(shape: &[usize], seed: u64) -> Array {
 fn reference() -> Vec<(String, Array, f32, f32)> {
     const EXACT: (f32, f32) = (1e-5, 1e-6);
     const SUMS: (f32, f32) = (1e-4, 1e-5);
+    const ATAN2: (f32, f32) = (3e-5, 5e-6);
     let a = randn(&[3, 7], 1);
     let b = randn(&[7, 5], 2);
     let c = randn(&[3, 5], 3);
@@ -99,14 +101,17 @@ fn reference() -> Vec<(String, Array, f32, f32)> {
         ("maximum", BinaryOp::Maximum),
         ("minimum", BinaryOp::Minimum),
         ("pow", BinaryOp::Pow),
+        ("atan2", BinaryOp::Atan2),
     ] {
-        let tol = if op == BinaryOp::Pow {
-            (2e-5, 1e-6)
-        } else {
-            EXACT
+        let tol = match op {
+            BinaryOp::Pow => (2e-5, 1e-6),
+            BinaryOp::Atan2 => ATAN2,
+            _ => EXACT,
         };
         cases.push((format!("binary_{name}"), cpu::binary(&x, &y, op), tol));
     }
+    // The SDKs' convenience method, over all four quadrants.
+    cases.push(("atan2".into(), cpu::binary(&c, &y, BinaryOp::Atan2), ATAN2));
     for (name, op) in [
         ("gelu", UnaryOp::Gelu),
         ("gelu_tanh", UnaryOp::GeluTanh),

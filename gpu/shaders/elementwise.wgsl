@@ -88,6 +88,7 @@ fn binary_op(op: u32, x: f32, y: f32) -> f32 {
         case 4u: { return max(x, y); }
         case 5u: { return min(x, y); }
         case 6u: { return pow(x, y); }
+        case 7u: { return atan2(x, y); }
         default: { return x; }
     }
 }

@@ -93,6 +93,9 @@ pub fn binary(a: &Array, b: &Array, op: BinaryOp) -> Array {
                 BinaryOp::Maximum => x.max(y),
                 BinaryOp::Minimum => x.min(y),
                 BinaryOp::Pow => x.powf(y),
+                // IEEE's: atan2(+-0, +0) = +-0 and atan2(+-0, -0) = +-pi,
+                // where the GPU's is indeterminate.
+                BinaryOp::Atan2 => x.atan2(y),
             }) as f32
         })
         .collect();

@@ -6,6 +6,13 @@
 //! - elementwise maths, scale, clamp, binary ops, where, layout ops, casts:
 //!   rtol 1e-5, atol 1e-6 (layout ops and casts must be exact and are);
 //! - sin/cos: atol 1e-5 (GPU sin is specified in absolute error);
+//! - atan2: rtol 3e-5, atol 5e-6. WGSL promises only 4096 ULP; lavapipe
+//!   (Mesa's polynomial atan) measured at most 2.1e-5 relative (near 0) and
+//!   3.6e-6 absolute (346 ULP) over 300k random pairs from 1e-3 to 1e20.
+//!   Quadrants, the axes and +-0 against non-zero operands are checked
+//!   one by one; at the origin WGSL's atan2 is indeterminate (lavapipe
+//!   gives +-3pi/4 where IEEE and the reference give +-0 or +-pi), so only
+//!   a finite angle in [-pi, pi] is asserted there;
 //! - reductions, softmax, norms, matmul, linear, attention: rtol 1e-4,
 //!   atol 1e-5 (sums of hundreds of terms in f32);
 //! - rand: exact (integer arithmetic); randn: rtol 1e-5, atol 1e-5.
@@ -174,13 +181,18 @@ fn binary_ops_broadcast_like_numpy() {
             };
             let (ta, tb) = (upload(&mut s, &a), upload(&mut s, &b));
             let y = s.binary(&ta, &tb, op).unwrap();
+            let (rtol, atol) = if op == BinaryOp::Atan2 {
+                ATAN2_TOL
+            } else {
+                (1e-5, 1e-6)
+            };
             check(
                 &mut s,
                 &format!("{op:?} {sa:?} {sb:?}"),
                 &y,
                 &cpu::binary(&a, &b, op),
-                1e-5,
-                1e-6,
+                rtol,
+                atol,
             );
         }
     }
@@ -189,6 +201,99 @@ fn binary_ops_broadcast_like_numpy() {
         s.binary(&a, &b, BinaryOp::Add),
         Err(TensorError::Shape(_))
     ));
+}
+
+/// atan2's (rtol, atol) against the f64 reference (see the module docs).
+const ATAN2_TOL: (f32, f32) = (3e-5, 5e-6);
+
+/// The angle's components, as y (= the receiver) and x (= the operand):
+/// both signs of zero, every quadrant, the axes, and magnitudes from 1e-30
+/// to 1e30 (normal floats only: WGSL may flush subnormals).
+const ATAN2_YS: [f32; 14] = [
+    0.0, -0.0, 1.0, -1.0, 0.5, -2.0, 3.0, -0.125, 1e-30, -1e-30, 1e30, -1e30, 1e-6, -7e5,
+];
+const ATAN2_XS: [f32; 13] = [
+    0.0, -0.0, 1.0, -1.0, 2.0, -0.5, 0.25, -3.0, 1e-30, -1e-30, 1e30, -1e30, 6e5,
+];
+
+#[test]
+fn atan2_gives_the_angle_in_every_quadrant_and_on_the_axes() {
+    // A column of y broadcast against a row of x: every pair once.
+    let mut s = session();
+    let y = Array::new(ATAN2_YS.to_vec(), &[ATAN2_YS.len(), 1]);
+    let x = Array::new(ATAN2_XS.to_vec(), &[ATAN2_XS.len()]);
+    let (ty, tx) = (upload(&mut s, &y), upload(&mut s, &x));
+    let t = s.binary(&ty, &tx, BinaryOp::Atan2).unwrap();
+    assert_eq!(t.shape(), &[ATAN2_YS.len(), ATAN2_XS.len()]);
+    let got = s.read_f32(&t).unwrap();
+    let want = cpu::binary(&y, &x, BinaryOp::Atan2);
+    let (rtol, atol) = ATAN2_TOL;
+    let pi = std::f32::consts::PI;
+    for (i, (&g, &w)) in got.iter().zip(&want.data).enumerate() {
+        let (yv, xv) = (ATAN2_YS[i / ATAN2_XS.len()], ATAN2_XS[i % ATAN2_XS.len()]);
+        let what = format!("atan2({yv:e}, {xv:e}): gpu {g} vs cpu {w}");
+        assert!((-pi..=pi).contains(&g), "{what}: out of [-pi, pi]");
+        if yv == 0.0 && xv == 0.0 {
+            // The origin: WGSL leaves atan2 indeterminate there (the
+            // reference gives +-0 or +-pi by the signs); only a finite
+            // angle is promised, checked above.
+            continue;
+        }
+        if yv == 0.0 && xv < 0.0 {
+            // On the negative x axis the angle is pi; IEEE picks the sign
+            // of y (-0 gives -pi), the adapter may not: the same heading.
+            assert!((g.abs() - pi).abs() <= atol + rtol * pi, "{what}");
+            continue;
+        }
+        // Off the origin and the negative axis, the quadrant is exact: a
+        // non-zero y keeps its sign, and the value is within tolerance.
+        if yv != 0.0 && g != 0.0 {
+            assert_eq!(g.is_sign_negative(), yv < 0.0, "{what}: quadrant");
+        }
+        assert!((g - w).abs() <= atol + rtol * w.abs(), "{what}");
+    }
+}
+
+#[test]
+fn atan2_of_headings_is_their_difference() {
+    // The yaw rate between headings t0 and t1, as models compute it:
+    // atan2(sin t1 cos t0 - cos t1 sin t0, cos t1 cos t0 + sin t1 sin t0)
+    // = t1 - t0 wrapped into [-pi, pi], on the GPU from end to end.
+    let mut s = session();
+    let n = 1000;
+    let t0 = array(&[n], 31, -3.1, 3.1);
+    let t1 = array(&[n], 32, -3.1, 3.1);
+    let (a0, a1) = (upload(&mut s, &t0), upload(&mut s, &t1));
+    let (s0, c0) = (
+        s.unary(&a0, UnaryOp::Sin).unwrap(),
+        s.unary(&a0, UnaryOp::Cos).unwrap(),
+    );
+    let (s1, c1) = (
+        s.unary(&a1, UnaryOp::Sin).unwrap(),
+        s.unary(&a1, UnaryOp::Cos).unwrap(),
+    );
+    let mul = |s: &mut Session, a: &Tensor, b: &Tensor| s.binary(a, b, BinaryOp::Mul).unwrap();
+    let (p, q) = (mul(&mut s, &s1, &c0), mul(&mut s, &c1, &s0));
+    let sin_d = s.binary(&p, &q, BinaryOp::Sub).unwrap();
+    let (p, q) = (mul(&mut s, &c1, &c0), mul(&mut s, &s1, &s0));
+    let cos_d = s.binary(&p, &q, BinaryOp::Add).unwrap();
+    let d = s.binary(&sin_d, &cos_d, BinaryOp::Atan2).unwrap();
+    let got = s.read_f32(&d).unwrap();
+    let tau = std::f64::consts::TAU;
+    for (i, &g) in got.iter().enumerate() {
+        let raw = t1.data[i] as f64 - t0.data[i] as f64;
+        let want = raw - tau * ((raw + std::f64::consts::PI) / tau).floor();
+        // Angular distance, so that pi and -pi agree; sin and cos carry
+        // their own 1e-5 (absolute) into the arguments.
+        let diff = (g as f64 - want).rem_euclid(tau);
+        let dist = diff.min(tau - diff);
+        assert!(
+            dist <= 5e-5,
+            "heading {i}: {} -> {}: gpu {g} vs {want}",
+            t0.data[i],
+            t1.data[i]
+        );
+    }
 }
 
 #[test]

@@ -213,6 +213,13 @@ impl Tensor {
         self.binary(BinaryOp::Pow, other)
     }
 
+    /// `atan2(self, x)` elementwise, broadcasting: the angle of the point
+    /// (x, y = self) in [-pi, pi], as the adapter's WGSL `atan2` computes it
+    /// (at the origin the angle is the adapter's, not 0: mask zero vectors).
+    pub fn atan2(&self, x: &Tensor) -> Result<Tensor, TensorError> {
+        self.binary(BinaryOp::Atan2, x)
+    }
+
     pub fn cast(&self, to: Dtype) -> Result<Tensor, TensorError> {
         self.0.cast(to).map(Tensor)
     }

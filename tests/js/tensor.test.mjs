@@ -87,6 +87,10 @@ test("numbers are operands: add/sub/mul through scale, the others as a [1] tenso
     assert.deepEqual(Array.from(x.div(2).toFloat32Array()), [0.5, 1]);
     assert.equal(host.live.size, before + 1, "the scalar is freed, the result lives");
     assert.deepEqual(Array.from(x.maximum(1.5).toFloat32Array()), [1.5, 2]);
+    // atan2(y = this, x = the operand): second and third quadrants.
+    const y = Tensor.fromList([1, -1], [2]);
+    assert.deepEqual(Array.from(y.atan2(-1).toFloat32Array()), [Math.fround((3 * Math.PI) / 4), Math.fround((-3 * Math.PI) / 4)]);
+    assert.deepEqual(Array.from(y.atan2(Tensor.fromList([1, 1], [2])).toFloat32Array()), [Math.fround(Math.PI / 4), Math.fround(-Math.PI / 4)]);
     assert.deepEqual(Array.from(x.add(x).toFloat32Array()), [2, 4]);
     const w = Tensor.load("w.safetensors", "w");
     assert.deepEqual(Tensor.names("w.safetensors"), ["w"]);

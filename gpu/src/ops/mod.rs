@@ -57,10 +57,14 @@ pub enum BinaryOp {
     Maximum,
     Minimum,
     Pow,
+    /// `atan2(a, b)`: the angle of the point (x = b, y = a) in [-pi, pi], as
+    /// WGSL's `atan2` computes it: indeterminate at the origin (lavapipe
+    /// gives +-3pi/4 there; the reference, IEEE's +-0 or +-pi).
+    Atan2,
 }
 
 impl BinaryOp {
-    pub const ALL: [BinaryOp; 7] = [
+    pub const ALL: [BinaryOp; 8] = [
         BinaryOp::Add,
         BinaryOp::Sub,
         BinaryOp::Mul,
@@ -68,6 +72,7 @@ impl BinaryOp {
         BinaryOp::Maximum,
         BinaryOp::Minimum,
         BinaryOp::Pow,
+        BinaryOp::Atan2,
     ];
 }
 

@@ -316,7 +316,7 @@ export class Tensor {
   }
 
   // add/sub/mul take a tensor or a number (one `scale` pass, as the Rust
-  // SDK's `&t + 1.0`); div/maximum/minimum/pow take a number as a broadcast
+  // SDK's `&t + 1.0`); div/maximum/minimum/pow/atan2 take a number as a broadcast
   // [1] tensor, so `t.div(3)` divides exactly rather than multiplying by a
   // rounded 1/3.
 
@@ -346,6 +346,15 @@ export class Tensor {
 
   pow(other) {
     return binaryOrScalar(this, "pow", other);
+  }
+
+  /**
+   * `atan2(this, x)` elementwise: the angle of the point (x, y = this) in
+   * [-pi, pi], as the adapter's WGSL `atan2` computes it (at the origin the
+   * angle is the adapter's, not 0: mask zero vectors).
+   */
+  atan2(x) {
+    return binaryOrScalar(this, "atan2", x);
   }
 
   /** Element type conversion by value ("f32", "i32", "u32", "f16", "bf16"). */

@@ -434,8 +434,8 @@ class Tensor:
 
     def binary(self, op: str, other: Union[Tensor, Number]) -> Tensor:
         """The broadcasting binary op named ``op`` (``'add'``, ``'sub'``,
-        ``'mul'``, ``'div'``, ``'maximum'``, ``'minimum'``, ``'pow'``); a
-        number ``other`` is a scalar tensor."""
+        ``'mul'``, ``'div'``, ``'maximum'``, ``'minimum'``, ``'pow'``,
+        ``'atan2'``); a number ``other`` is a scalar tensor."""
         return _make(self._raw.binary, _enum(_raw.BinaryOp, op, "binary op"), _operand(other))
 
     def add(self, other: Union[Tensor, Number]) -> Tensor:
@@ -460,6 +460,13 @@ class Tensor:
         """Elementwise power, WGSL's ``pow`` (exp of a log: a negative base
         gives NaN)."""
         return _make(self._raw.binary, _raw.BinaryOp.POW, _operand(other))
+
+    def atan2(self, x: Union[Tensor, Number]) -> Tensor:
+        """Elementwise ``atan2(self, x)``: the angle of the point
+        ``(x, y=self)`` in [-pi, pi], WGSL's ``atan2`` (as ``numpy.arctan2``
+        and ``torch.atan2``, but at the origin the angle is the adapter's,
+        not 0: mask zero vectors)."""
+        return _make(self._raw.binary, _raw.BinaryOp.ATAN2, _operand(x))
 
     def cast(self, dtype: str) -> Tensor:
         """Conversion by value to ``dtype`` (one of ``DTYPES``): floats

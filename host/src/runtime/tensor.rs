@@ -304,6 +304,7 @@ impl wit::HostTensor for GuestState {
             wit::BinaryOp::Maximum => BinaryOp::Maximum,
             wit::BinaryOp::Minimum => BinaryOp::Minimum,
             wit::BinaryOp::Pow => BinaryOp::Pow,
+            wit::BinaryOp::Atan2 => BinaryOp::Atan2,
         };
         self.with([&self_, &other], |s, [a, b]| s.binary(a, b, op))
     }

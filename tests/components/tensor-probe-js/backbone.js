@@ -18,7 +18,7 @@ import {
 } from "../../../guest-sdk/js/src/gpu.js";
 
 const UNARY = ["gelu", "gelu-tanh", "silu", "relu", "tanh", "sigmoid", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "neg", "abs"];
-const BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "pow"];
+const BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "pow", "atan2"];
 
 // A result as {shape, values}, read back by its element type.
 function entry(t) {
@@ -46,6 +46,7 @@ function ops() {
   put("linear", a.linear(w, bias));
   put("linear_nobias", a.linear(w));
   for (const op of BINARY) put(`binary_${op}`, x.binary(op, y));
+  put("atan2", c.atan2(y));
   for (const op of UNARY) put(`unary_${op.replaceAll("-", "_")}`, x.unary(op));
   put("scale", c.scale(2.0, -1.0));
   put("clamp", c.clamp(-0.5, 0.5));

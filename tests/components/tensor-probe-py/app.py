@@ -21,7 +21,7 @@ from motionmcp_guest import (
 
 UNARY = ["gelu", "gelu_tanh", "silu", "relu", "tanh", "sigmoid", "exp", "log", "sqrt", "rsqrt",
          "sin", "cos", "neg", "abs"]
-BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "pow"]
+BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "pow", "atan2"]
 
 
 def ops():
@@ -44,6 +44,7 @@ def ops():
     }
     for op in BINARY:
         cases[f"binary_{op}"] = x.binary(op, y)
+    cases["atan2"] = c.atan2(y)
     for op in UNARY:
         cases[f"unary_{op}"] = x.unary(op)
     cases.update({

@@ -101,7 +101,7 @@ export class Tensor {
 
   // Same shapes, or a [1] operand.
   binary(op, other) {
-    const f = { add: (a, b) => a + b, sub: (a, b) => a - b, mul: (a, b) => a * b, div: (a, b) => a / b, maximum: Math.max }[op];
+    const f = { add: (a, b) => a + b, sub: (a, b) => a - b, mul: (a, b) => a * b, div: (a, b) => a / b, maximum: Math.max, atan2: Math.atan2 }[op];
     if (other.data.length === 1) return make(this.data.map((a) => f(a, other.data[0])), this.dims, "f32");
     if (this.dims.join() !== other.dims.join()) {
       fail("shape", `${op}: shapes [${this.dims.join(", ")}] and [${other.dims.join(", ")}] do not broadcast`);

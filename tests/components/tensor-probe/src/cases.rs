@@ -23,7 +23,7 @@ const UNARY: [(&str, UnaryOp); 14] = [
     ("abs", UnaryOp::Abs),
 ];
 
-const BINARY: [(&str, BinaryOp); 7] = [
+const BINARY: [(&str, BinaryOp); 8] = [
     ("add", BinaryOp::Add),
     ("sub", BinaryOp::Sub),
     ("mul", BinaryOp::Mul),
@@ -31,6 +31,7 @@ const BINARY: [(&str, BinaryOp); 7] = [
     ("maximum", BinaryOp::Maximum),
     ("minimum", BinaryOp::Minimum),
     ("pow", BinaryOp::Pow),
+    ("atan2", BinaryOp::Atan2),
 ];
 
 /// A result as `{"shape", "values"}`, read back by its element type.
@@ -67,6 +68,7 @@ pub fn ops() -> Result<Value, TensorError> {
     for (name, op) in BINARY {
         put(format!("binary_{name}"), x.binary(op, &y)?)?;
     }
+    put("atan2".into(), c.atan2(&y)?)?;
     for (name, op) in UNARY {
         put(format!("unary_{name}"), x.unary(op)?)?;
     }
