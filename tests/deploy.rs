@@ -29,7 +29,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{component, host_binary, repo_root};
+use support::{component, host_binary, python_venv, repo_root};
 
 /// Pinned, so a new upload cannot change what "valid" means.
 const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
@@ -112,26 +112,7 @@ fn on_path(program: &str) -> bool {
 fn venv_python() -> PathBuf {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY
-        .get_or_init(|| {
-            let venv = repo_root().join("target/deploy-venv");
-            let python = venv.join("bin/python");
-            let stamp = venv.join(".installed");
-            if std::fs::read_to_string(&stamp).is_ok_and(|s| s == KUBERNETES_VALIDATE) {
-                return python;
-            }
-            run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-            run(Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .arg(KUBERNETES_VALIDATE));
-            std::fs::write(&stamp, KUBERNETES_VALIDATE).unwrap();
-            python
-        })
+        .get_or_init(|| python_venv("deploy-venv", &[KUBERNETES_VALIDATE]))
         .clone()
 }
 

@@ -540,10 +540,17 @@ pub fn venv_python() -> PathBuf {
 }
 
 fn create_venv() -> PathBuf {
-    let venv = repo_root().join("target/reference-venv");
+    python_venv("reference-venv", &PACKAGES)
+}
+
+/// `target/<name>/bin/python`, a virtualenv holding `packages` from PyPI:
+/// created, or filled again when the packages changed, on first use.
+pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
+    let venv = repo_root().join("target").join(name);
     let python = venv.join("bin/python");
     let stamp = venv.join(".installed");
-    if stamp.exists() {
+    let wanted = packages.join("\n");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
         return python;
     }
     let ok = Command::new("python3")
@@ -562,12 +569,12 @@ fn create_venv() -> PathBuf {
             "--quiet",
             "--disable-pip-version-check",
         ])
-        .args(PACKAGES)
+        .args(packages)
         .status()
         .unwrap()
         .success();
-    assert!(ok, "pip install of the reference packages failed");
-    std::fs::write(&stamp, PACKAGES.join("\n")).unwrap();
+    assert!(ok, "pip install of {packages:?} failed");
+    std::fs::write(&stamp, wanted).unwrap();
     python
 }
 

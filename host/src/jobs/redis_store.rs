@@ -79,6 +79,15 @@ end
 local function stretch(key, ms)
   if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
 end
+-- A job's entries in the bounds (KEYS[1], and KEYS[2] when it has an
+-- owner) now count until until_ms.
+local function count_until(id, has_owner, until_ms, ttl)
+  redis.call('ZADD', KEYS[1], 'XX', until_ms, id)
+  if has_owner == '1' then
+    redis.call('ZADD', KEYS[2], 'XX', until_ms, id)
+    stretch(KEYS[2], ttl)
+  end
+end
 "#;
 
 /// KEYS: jobs, owner set, job, lease. ARGV: id, capacity, per-client,
@@ -122,11 +131,7 @@ local until_ms = now_ms() + lease + retention
 redis.call('SET', KEYS[4], ARGV[7], 'PX', lease)
 redis.call('HSET', KEYS[3], 'done', ARGV[5], 'total', ARGV[6])
 redis.call('PEXPIRE', KEYS[3], lease + retention)
-redis.call('ZADD', KEYS[1], 'XX', until_ms, ARGV[1])
-if ARGV[4] == '1' then
-  redis.call('ZADD', KEYS[2], 'XX', until_ms, ARGV[1])
-  stretch(KEYS[2], lease + retention)
-end
+count_until(ARGV[1], ARGV[4], until_ms, lease + retention)
 return 1
 "#,
     )
@@ -149,12 +154,7 @@ end
 redis.call('HDEL', KEYS[3], 'done', 'total')
 redis.call('PEXPIRE', KEYS[3], retention)
 redis.call('DEL', KEYS[4])
-local until_ms = now_ms() + retention
-redis.call('ZADD', KEYS[1], 'XX', until_ms, ARGV[1])
-if ARGV[3] == '1' then
-  redis.call('ZADD', KEYS[2], 'XX', until_ms, ARGV[1])
-  stretch(KEYS[2], retention)
-end
+count_until(ARGV[1], ARGV[3], now_ms() + retention, retention)
 return 1
 "#,
     )
@@ -178,9 +178,7 @@ if state == 'running' and redis.call('EXISTS', KEYS[4]) == 0 then
   redis.call('HSET', KEYS[3], 'state', 'failed', 'error', envelope)
   redis.call('HDEL', KEYS[3], 'done', 'total')
   redis.call('PEXPIRE', KEYS[3], retention)
-  local until_ms = now_ms() + retention
-  redis.call('ZADD', KEYS[1], 'XX', until_ms, ARGV[1])
-  if ARGV[3] == '1' then redis.call('ZADD', KEYS[2], 'XX', until_ms, ARGV[1]) end
+  count_until(ARGV[1], ARGV[3], now_ms() + retention, retention)
   state = 'failed'
 end
 if state == 'running' then
