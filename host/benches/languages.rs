@@ -12,13 +12,14 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 mod common;
 #[path = "../../tests/support/denoiser_weights.rs"]
 mod denoiser_weights;
 
+use common::served::{serve_with, Served};
 use motionmcp_host::runtime::{ComponentCache, Limits, LoadReport, Origin, Runtime};
 
 const NULLS: [(&str, &str); 3] = [
@@ -60,37 +61,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-struct Served(Child, String);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn serve(wasm: &Path, cache: &Path) -> Served {
     serve_with(wasm, cache, &[])
-}
-
-fn serve_with(wasm: &Path, cache: &Path, extra: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_motionmcp-host"))
-        .arg("serve")
-        .arg(wasm)
-        .args(["--addr", "127.0.0.1:0", "--cache-dir"])
-        .arg(cache)
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit('/').next().unwrap().to_owned();
-    Served(child, addr)
 }
 
 /// Milliseconds per request, one keep-alive connection, after a warm-up.

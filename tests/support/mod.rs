@@ -160,10 +160,13 @@ impl Server {
 
     /// Sends raw bytes; returns the parsed answer.
     pub fn raw(&self, request: &[u8]) -> Answer {
+        self.raw_within(request, Duration::from_secs(60))
+    }
+
+    /// Sends raw bytes; returns the answer, which may take up to `within`.
+    pub fn raw_within(&self, request: &[u8], within: Duration) -> Answer {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
+        stream.set_read_timeout(Some(within)).unwrap();
         stream.write_all(request).unwrap();
         let mut bytes = Vec::new();
         let _ = stream.read_to_end(&mut bytes);
@@ -171,14 +174,18 @@ impl Server {
     }
 
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Answer {
+        self.raw(&Self::http(method, &self.addr, body, path))
+    }
+
+    fn http(method: &str, addr: &str, body: &[u8], path: &str) -> Vec<u8> {
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-            self.addr,
+            addr,
             body.len()
         )
         .into_bytes();
         req.extend_from_slice(body);
-        self.raw(&req)
+        req
     }
 
     pub fn get(&self, path: &str) -> Answer {
@@ -187,6 +194,16 @@ impl Server {
 
     pub fn post(&self, body: &Value) -> Answer {
         self.request("POST", "/generate", body.to_string().as_bytes())
+    }
+
+    /// A generate request whose answer may take up to `within` (a real
+    /// model on lavapipe).
+    pub fn post_within(&self, body: &Value, within: Duration) -> Answer {
+        let bytes = body.to_string();
+        self.raw_within(
+            &Self::http("POST", &self.addr, bytes.as_bytes(), "/generate"),
+            within,
+        )
     }
 
     pub fn stderr(&self) -> String {

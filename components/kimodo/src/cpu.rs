@@ -1,7 +1,9 @@
 //! The parts of Kimodo that run on the CPU and need no tensor: the diffusion
 //! schedule (fact sheet §2.1), the sinusoid table (§1.5), `.npy` and
 //! `config.yaml` reading (§4), prompt sanitisation (§5), the SOMA-30
-//! skeleton (§3.1) and decoding features into rotations (§2.7). Each
+//! skeleton (§3.1), decoding features into rotations (§2.7) and the pose
+//! geometry the constraints need (FK, quaternions, 6D, reach rotations;
+//! §2.4, §7.3). Each
 //! follows the NumPy reference in `tests/python/kimodo/` decision for
 //! decision (its README, "Decisions").
 
@@ -371,11 +373,95 @@ pub fn canonical_rows() -> Vec<(&'static str, Option<&'static str>, [f64; 3])> {
         .collect()
 }
 
-// ---------------------------------------------------------------- decoding
+/// The joint's index in the skeleton, by name.
+pub fn joint_index(name: &str) -> Option<usize> {
+    JOINT_NAMES.iter().position(|&n| n == name)
+}
 
-type Mat3 = [[f32; 3]; 3];
+/// Kimodo's end-effector groups (§2.4): each pins the positions of its
+/// chain (hand: Hand + HandMiddleEnd; foot: Foot + ToeBase; Hips: the
+/// pelvis) and the global rotation of the chain's first joint (its base).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    LeftHand,
+    RightHand,
+    LeftFoot,
+    RightFoot,
+    Hips,
+}
 
-fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+impl Group {
+    /// Joint indices of the chain, base first (§3.1: hand chains (13, 15),
+    /// (19, 21); foot chains (24, 25), (28, 29)).
+    pub fn chain(self) -> &'static [usize] {
+        match self {
+            Group::LeftHand => &[13, 15],
+            Group::RightHand => &[19, 21],
+            Group::LeftFoot => &[24, 25],
+            Group::RightFoot => &[28, 29],
+            Group::Hips => &[0],
+        }
+    }
+
+    pub fn base(self) -> usize {
+        self.chain()[0]
+    }
+
+    /// The joint whose standing position an effector target's reach
+    /// direction starts from (motionmcp-kimodo, §7.3: shoulder for a hand,
+    /// hips for a foot); `None` for Hips, which is not an effector target.
+    pub fn anchor(self) -> Option<usize> {
+        match self {
+            Group::LeftHand => Some(10),
+            Group::RightHand => Some(16),
+            Group::LeftFoot | Group::RightFoot => Some(0),
+            Group::Hips => None,
+        }
+    }
+
+    /// The group a joint belongs to (the reference's `ee_group`): the
+    /// pelvis is `Hips`, a joint of a hand or foot chain its chain, any
+    /// other joint (LeftHandThumbEnd, the spine, ...) none.
+    pub fn of_joint(j: usize) -> Option<Group> {
+        if j == 0 {
+            return Some(Group::Hips);
+        }
+        [
+            Group::LeftFoot,
+            Group::RightFoot,
+            Group::LeftHand,
+            Group::RightHand,
+        ]
+        .into_iter()
+        .find(|g| g.chain().contains(&j))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::LeftHand => "LeftHand",
+            Group::RightHand => "RightHand",
+            Group::LeftFoot => "LeftFoot",
+            Group::RightFoot => "RightFoot",
+            Group::Hips => "Hips",
+        }
+    }
+}
+
+/// Global joint positions of the standing rest pose: f32 rest positions
+/// plus the f32 standing height on y (motionmcp-kimodo's neutral pose for
+/// effector targets, §7.3).
+pub fn standing_neutral() -> [[f32; 3]; NUM_JOINTS] {
+    let h = standing_root_height() as f32;
+    REST_POSITIONS.map(|p| [p[0] as f32, p[1] as f32 + h, p[2] as f32])
+}
+
+// ---------------------------------------------------------------- rotations, FK
+
+pub type Mat3 = [[f32; 3]; 3];
+
+pub const IDENTITY: Mat3 = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+
+pub fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
     [
         a[1] * b[2] - a[2] * b[1],
         a[2] * b[0] - a[0] * b[2],
@@ -383,9 +469,102 @@ fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
     ]
 }
 
+fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// |v| in f32.
+pub fn norm(v: [f32; 3]) -> f32 {
+    dot(v, v).sqrt()
+}
+
 fn normalized(v: [f32; 3]) -> [f32; 3] {
-    let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+    let n = norm(v);
     [v[0] / n, v[1] / n, v[2] / n]
+}
+
+/// a - b.
+pub fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+/// a + b.
+pub fn add(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+}
+
+/// (x, y, z, w) -> rotation matrix in f32, normalised first; a zero
+/// quaternion is the identity (the reference's `quat_to_matrix`, term for
+/// term).
+pub fn quat_to_matrix(q: [f32; 4]) -> Mat3 {
+    let n = (((q[0] * q[0] + q[1] * q[1]) + q[2] * q[2]) + q[3] * q[3]).sqrt();
+    let n = if n == 0.0 { 1.0 } else { n };
+    let [x, y, z, w] = q.map(|v| v / n);
+    [
+        [
+            1.0 - 2.0 * (y * y + z * z),
+            2.0 * (x * y - w * z),
+            2.0 * (x * z + w * y),
+        ],
+        [
+            2.0 * (x * y + w * z),
+            1.0 - 2.0 * (x * x + z * z),
+            2.0 * (y * z - w * x),
+        ],
+        [
+            2.0 * (x * z - w * y),
+            2.0 * (y * z + w * x),
+            1.0 - 2.0 * (x * x + y * y),
+        ],
+    ]
+}
+
+/// Rotation matrix -> 6D (§1.4: first column, then second column).
+pub fn matrix_to_cont6d(m: &Mat3) -> [f32; 6] {
+    [m[0][0], m[1][0], m[2][0], m[0][1], m[1][1], m[2][1]]
+}
+
+/// The rotation taking direction `u` onto direction `v` (both normalised
+/// again here, as the reference's `_rotation_between`): Rodrigues
+/// I + K + K²/(1 + u·v) with K = [u × v]ₓ; the identity when they agree,
+/// 180° about an axis perpendicular to `u` when opposite.
+pub fn rotation_between(u: [f32; 3], v: [f32; 3]) -> Mat3 {
+    let unit = |a: [f32; 3]| {
+        let n = (norm(a) as f64 + 1e-9) as f32;
+        a.map(|c| c / n)
+    };
+    let (u, v) = (unit(u), unit(v));
+    let d = dot(u, v) as f64;
+    if d > 1.0 - 1e-6 {
+        return IDENTITY;
+    }
+    if d < -1.0 + 1e-6 {
+        let helper = if u[0].abs() > 0.9 {
+            [0.0, 1.0, 0.0]
+        } else {
+            [1.0, 0.0, 0.0]
+        };
+        let hu = dot(helper, u);
+        let ax = unit(sub(helper, u.map(|c| hu * c)));
+        let mut r = [[0.0f32; 3]; 3];
+        for (i, row) in r.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = 2.0 * ax[i] * ax[j] - IDENTITY[i][j];
+            }
+        }
+        return r;
+    }
+    let w = cross(u, v);
+    let k: Mat3 = [[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]];
+    let kk = mat_mul(&k, &k);
+    let s = (1.0 + d) as f32;
+    let mut r = [[0.0f32; 3]; 3];
+    for (i, row) in r.iter_mut().enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = (IDENTITY[i][j] + k[i][j]) + kk[i][j] / s;
+        }
+    }
+    r
 }
 
 /// 6D (first column, then second) -> rotation matrix: x = a/|a|,
@@ -487,14 +666,14 @@ pub fn decode_frame(f: &[f32]) -> Frame {
     }
 }
 
-/// A decoded frame as the transition constraints need it (§2.5): global
-/// rotation matrices (from the 6D features) and FK joint positions.
+/// A pose as the constraints need it (§2.4, §2.5): global rotation
+/// matrices and joint positions.
 pub struct Pose {
     pub global: Vec<Mat3>,
     pub posed: [[f32; 3]; NUM_JOINTS],
 }
 
-fn mat_vec(m: &Mat3, v: [f32; 3]) -> [f32; 3] {
+pub fn mat_vec(m: &Mat3, v: [f32; 3]) -> [f32; 3] {
     [0, 1, 2].map(|i| m[i][0] * v[0] + m[i][1] * v[1] + m[i][2] * v[2])
 }
 
@@ -508,33 +687,48 @@ fn mat_mul(a: &Mat3, b: &Mat3) -> Mat3 {
     r
 }
 
-/// Un-normalised features of one frame -> global rotations and the joint
-/// positions of rest-offset FK from the local rotations and the root.
-pub fn decode_pose(f: &[f32]) -> Pose {
-    let global: Vec<Mat3> = (0..NUM_JOINTS)
-        .map(|j| cont6d_to_matrix(&f[95 + 6 * j..101 + 6 * j]))
-        .collect();
+/// Rest-offset FK (§2.7 step 5, §3.1): global rotations and joint
+/// positions from local rotations and the root (pelvis) position; offsets
+/// are f32 rest(j) − rest(parent). No rest rotations (identity, §2.7).
+pub fn fk(local: &[Mat3], root: [f32; 3]) -> Pose {
     let rest = |j: usize| REST_POSITIONS[j].map(|v| v as f32);
-    let root = [f[5] + f[0], f[6], f[7] + f[2]];
-    let mut fk_rot: Vec<Mat3> = Vec::with_capacity(NUM_JOINTS);
+    let mut global: Vec<Mat3> = Vec::with_capacity(NUM_JOINTS);
     let mut posed = [[0.0f32; 3]; NUM_JOINTS];
     for j in 0..NUM_JOINTS {
         match PARENTS[j] {
             p if p < 0 => {
-                fk_rot.push(global[j]);
+                global.push(local[j]);
                 posed[j] = root;
             }
             p => {
                 let p = p as usize;
-                let local = mul_tn(&global[p], &global[j]);
-                let (rj, rp) = (rest(j), rest(p));
-                let off = mat_vec(&fk_rot[p], [rj[0] - rp[0], rj[1] - rp[1], rj[2] - rp[2]]);
-                posed[j] = [0, 1, 2].map(|i| posed[p][i] + off[i]);
-                fk_rot.push(mat_mul(&fk_rot[p], &local));
+                let off = mat_vec(&global[p], sub(rest(j), rest(p)));
+                posed[j] = add(posed[p], off);
+                global.push(mat_mul(&global[p], &local[j]));
             }
         }
     }
     Pose { global, posed }
+}
+
+/// Un-normalised features of one frame -> the decoded global rotations (the
+/// 6D features, §2.7 step 2) and the joint positions of FK from the local
+/// rotations and the root (§2.7 steps 3-5).
+pub fn decode_pose(f: &[f32]) -> Pose {
+    let global: Vec<Mat3> = (0..NUM_JOINTS)
+        .map(|j| cont6d_to_matrix(&f[95 + 6 * j..101 + 6 * j]))
+        .collect();
+    let local: Vec<Mat3> = (0..NUM_JOINTS)
+        .map(|j| match PARENTS[j] {
+            p if p < 0 => global[j],
+            p => mul_tn(&global[p as usize], &global[j]),
+        })
+        .collect();
+    let root = [f[5] + f[0], f[6], f[7] + f[2]];
+    Pose {
+        global,
+        posed: fk(&local, root).posed,
+    }
 }
 
 /// Heading θ = atan2(dz, -dx), d = RightLeg - LeftLeg; 0 faces +Z.
@@ -568,9 +762,7 @@ pub fn transition_conditions(frames: &[&[f32]], observed: &mut [f32], mask: &mut
             m[d] = 1.0;
         }
         for j in [13usize, 19, 24, 28] {
-            let r = &pose.global[j];
-            let six = [r[0][0], r[1][0], r[2][0], r[0][1], r[1][1], r[2][1]];
-            o[95 + 6 * j..101 + 6 * j].copy_from_slice(&six);
+            o[95 + 6 * j..101 + 6 * j].copy_from_slice(&matrix_to_cont6d(&pose.global[j]));
             m[95 + 6 * j..101 + 6 * j].fill(1.0);
         }
         for j in 0..NUM_JOINTS {
@@ -773,6 +965,110 @@ mod tests {
         let constrained = m.iter().filter(|&&v| v == 1.0).count();
         assert_eq!(constrained, 5 + 90 + 24);
         assert_eq!(blend_weights(5), [1.0, 0.75, 0.5, 0.25, 0.0]);
+    }
+
+    #[test]
+    fn fk_of_identity_is_the_rest_pose_lifted_by_the_standing_height() {
+        let root = [0.0, standing_root_height() as f32, 0.0];
+        let pose = fk(&[IDENTITY; NUM_JOINTS], root);
+        for ((posed, global), want) in pose.posed.iter().zip(&pose.global).zip(standing_neutral()) {
+            assert_eq!(*global, IDENTITY);
+            for (a, b) in posed.iter().zip(want) {
+                assert!((a - b).abs() < 1e-6, "{posed:?} {want:?}");
+            }
+        }
+        // The lowest joint (LeftToeBase) stands on the floor.
+        assert!(pose.posed[25][1].abs() < 1e-6);
+        assert!(heading_from_joints(&pose.posed).abs() < 2e-3);
+        // A turned pelvis turns the whole body about it.
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        let mut local = [IDENTITY; NUM_JOINTS];
+        local[0] = quat_to_matrix([0.0, h, 0.0, h]);
+        let pose = fk(&local, [1.0, 1.0, 1.0]);
+        let rest = REST_POSITIONS[13].map(|v| v as f32);
+        let want = [1.0 + rest[2], 1.0 + rest[1], 1.0 - rest[0]];
+        for (a, b) in pose.posed[13].iter().zip(want) {
+            assert!((a - b).abs() < 1e-6);
+        }
+        assert!((heading_from_joints(&pose.posed) - std::f32::consts::FRAC_PI_2).abs() < 2e-3);
+    }
+
+    #[test]
+    fn rotations_round_trip_through_6d_and_quaternions() {
+        for q in [
+            [0.0, 0.0, 0.0, 1.0],
+            [0.1, -0.2, 0.3, 0.9],
+            [0.7, 0.1, -0.1, 0.2],
+            [0.0, 0.0, 1.0, 0.0],
+        ] {
+            let m = quat_to_matrix(q);
+            // Orthonormal with determinant 1.
+            let t = mul_tn(&m, &m);
+            for (i, row) in t.iter().enumerate() {
+                for (j, v) in row.iter().enumerate() {
+                    assert!((v - IDENTITY[i][j]).abs() < 1e-6);
+                }
+            }
+            let back = cont6d_to_matrix(&matrix_to_cont6d(&m));
+            for i in 0..3 {
+                for j in 0..3 {
+                    assert!((back[i][j] - m[i][j]).abs() < 1e-6, "{q:?}");
+                }
+            }
+            let n = q.iter().map(|v| v * v).sum::<f32>().sqrt();
+            let s = if q[3] < 0.0 { -n } else { n };
+            let r = matrix_to_quat(&m);
+            for i in 0..4 {
+                assert!((r[i] - q[i] / s).abs() < 1e-6, "{q:?} -> {r:?}");
+            }
+        }
+        // A zero quaternion is the identity; quaternions are normalised.
+        assert_eq!(quat_to_matrix([0.0; 4]), IDENTITY);
+        assert_eq!(quat_to_matrix([0.0, 0.0, 0.0, 3.0]), IDENTITY);
+    }
+
+    #[test]
+    fn rotation_between_turns_one_direction_onto_another() {
+        let cases = [
+            ([1.0, 0.0, 0.0], [0.0, 0.0, 1.0]),
+            ([0.3, -0.8, 0.1], [0.5, 0.5, -0.2]),
+            ([0.0, 1.0, 0.0], [0.0, -1.0, 0.0]),
+            ([1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]),
+            ([0.0, 0.0, 2.0], [0.0, 0.0, 1.0]),
+        ];
+        for (u, v) in cases {
+            let r = rotation_between(u, v);
+            let got = mat_vec(&r, normalized(u));
+            let want = normalized(v);
+            for i in 0..3 {
+                assert!((got[i] - want[i]).abs() < 1e-6, "{u:?} -> {v:?}: {got:?}");
+            }
+            let det = dot(
+                cross([r[0][0], r[1][0], r[2][0]], [r[0][1], r[1][1], r[2][1]]),
+                [r[0][2], r[1][2], r[2][2]],
+            );
+            assert!((det - 1.0).abs() < 1e-5);
+        }
+        assert_eq!(rotation_between([0.0, 0.0, 2.0], [0.0, 0.0, 1.0]), IDENTITY);
+    }
+
+    #[test]
+    fn effector_groups_follow_the_chains() {
+        let group = |n: &str| Group::of_joint(joint_index(n).unwrap());
+        assert_eq!(group("Hips"), Some(Group::Hips));
+        assert_eq!(group("LeftHandMiddleEnd"), Some(Group::LeftHand));
+        assert_eq!(group("RightToeBase"), Some(Group::RightFoot));
+        assert_eq!(group("LeftHandThumbEnd"), None);
+        assert_eq!(group("Head"), None);
+        assert_eq!(joint_index("Tail"), None);
+        for g in [
+            Group::LeftHand,
+            Group::RightHand,
+            Group::LeftFoot,
+            Group::RightFoot,
+        ] {
+            assert_eq!(JOINT_NAMES[g.base()], g.name());
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! the tensor API (seed = `options.seed`, or a fresh random one); the whole
 //! sampling loop stays on the GPU and the final motion is read back once.
 
+pub mod constraints;
 pub mod cpu;
 mod model;
 
@@ -23,8 +24,8 @@ use std::hash::{BuildHasher, Hasher};
 
 use motionmcp_guest::tensor::{Tensor, TensorError};
 use motionmcp_guest::{
-    export_backbone, report_progress, Backbone, Constraint, GenerateRequest, GuidanceType,
-    ModelSpec, MotionResult, ProtocolError, Segment, Skeleton,
+    export_backbone, report_progress, Backbone, GenerateRequest, GuidanceType, ModelSpec,
+    MotionResult, ProtocolError, Segment, Skeleton,
 };
 
 use cpu::{LLM_DIM, MOTION_DIM, NUM_JOINTS};
@@ -140,7 +141,7 @@ impl Backbone for Kimodo {
     fn capabilities(&self) -> ModelSpec {
         let mut spec = ModelSpec::new("kimodo-soma-rp", cpu::FPS, skeleton());
         spec.predicted_contact_joints = cpu::CONTACT_JOINTS.iter().map(|s| s.to_string()).collect();
-        spec.supported_constraints = vec!["root_path".into()];
+        spec.supported_constraints = constraints::SUPPORTED.map(String::from).to_vec();
         spec.supports_segment_seed = true;
         spec.native_clip_seconds = 10.0;
         spec.recommended_max_duration_seconds = 12.0;
@@ -236,56 +237,6 @@ fn text_embedding(
     Tensor::zeros(&[samples, 1, LLM_DIM])
 }
 
-/// (observed, mask) [T, 369] (un-normalised, mask 0/1) of the request's
-/// `root_path` constraints (§2.4: smooth root x, z at dims 0 and 2, heading
-/// cos, sin at 3 and 4); a (frame, feature) given twice keeps the first.
-/// `None` without constraints.
-#[allow(clippy::type_complexity)]
-fn root_paths(
-    req: &GenerateRequest,
-    frames: usize,
-) -> Result<Option<(Vec<f32>, Vec<f32>)>, ProtocolError> {
-    if req.constraints.is_empty() {
-        return Ok(None);
-    }
-    let mut observed = vec![0.0f32; frames * MOTION_DIM];
-    let mut mask = vec![0.0f32; frames * MOTION_DIM];
-    let mut set = |f: usize, dim: usize, v: f32| {
-        let i = f * MOTION_DIM + dim;
-        if mask[i] == 0.0 {
-            observed[i] = v;
-            mask[i] = 1.0;
-        }
-    };
-    for c in &req.constraints {
-        let Constraint::RootPath(p) = c else {
-            let kind = match c {
-                Constraint::EffectorTarget(_) => "effector_target",
-                Constraint::PoseKeyframe(_) => "pose_keyframe",
-                _ => "ground_height",
-            };
-            return Err(ProtocolError::unsupported_constraint(
-                kind,
-                &["root_path".into()],
-            ));
-        };
-        for (i, &f) in p.frames.iter().enumerate() {
-            let f = f as usize;
-            if f >= frames {
-                return Err(ProtocolError::frame_out_of_range(f as i64, frames as u64));
-            }
-            let (x, z) = p.positions_xz[i];
-            set(f, 0, x as f32);
-            set(f, 2, z as f32);
-            if let Some(h) = &p.heading_radians {
-                set(f, 3, h[i].cos() as f32);
-                set(f, 4, h[i].sin() as f32);
-            }
-        }
-    }
-    Ok(Some((observed, mask)))
-}
-
 fn generate(loaded: &Loaded, req: &GenerateRequest) -> Result<MotionResult, ProtocolError> {
     let plan = plan(req)?;
     let model = &loaded.model;
@@ -309,7 +260,9 @@ fn generate(loaded: &Loaded, req: &GenerateRequest) -> Result<MotionResult, Prot
             )));
         }
     }
-    let user = root_paths(req, total)?;
+    // User constraints over the whole timeline (§2.4); each segment takes
+    // its own rows below.
+    let user = constraints::conditions(req, total)?;
     let base_seed = match req.options.seed {
         Some(s) => s as u64,
         None => {
@@ -353,6 +306,12 @@ fn generate(loaded: &Loaded, req: &GenerateRequest) -> Result<MotionResult, Prot
                     o[cut..].copy_from_slice(&user_rows(uo));
                     m[cut..].copy_from_slice(&user_rows(um));
                 }
+                // Translate so the transition starts at the origin (§2.5).
+                // Only the smooth root x, z move, for the user's rows too:
+                // their joint positions are stored relative to their own
+                // frame's smooth root (§1.4) and root y, heading and
+                // rotations do not depend on x, z (the reference's
+                // crop_move + shift of observed dims 0 and 2).
                 let shift = (rows[0][0], rows[0][2]);
                 for (row, mrow) in o
                     .chunks_exact_mut(MOTION_DIM)

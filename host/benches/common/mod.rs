@@ -1,7 +1,12 @@
 //! Shared by the bench binaries.
 
+// Not every bench starts a server.
+#[allow(dead_code)]
+pub mod served;
+
 /// A null-model `/generate` body for the null skeleton: one text segment of
 /// `frames` frames (300 = a 10-second clip at 30 fps).
+#[allow(dead_code)] // the load bench's
 pub fn body(frames: u32) -> Vec<u8> {
     let joint = |n: &str, p: &str, t: &str| {
         format!(r#"{{"name":"{n}","parent":{p},"rest_translation":{t},"rest_rotation":[0,0,0,1]}}"#)

@@ -1,6 +1,7 @@
 """Command line for tests: one denoiser forward, or a whole generation.
 
-  python -m kimodo.run --weights DIR --request REQ.json [--inputs IN.npz] [--noise NOISE.npy|.npz]
+  python -m kimodo.run --weights DIR --request REQ.json [--inputs IN.npz]
+                       [--noise NOISE.npy|NOISE.npz|SEG0.npy,SEG1.npy,...] [--float64]
                        --out OUT.json [--out-npz OUT.npz]
 
 REQ.json decides the mode:
@@ -10,15 +11,18 @@ REQ.json decides the mode:
       text [B,Lt,4096] (default zeros, Lt = 1); t [B] ints 0..999; heading [B] (default 0).
       OUT: {"output": [B][T][out_dim]} (+ for "denoiser": root_output, local_root, body_output)
   an MMCP generate request (anything without "mode", or "mode": "generate"):
-      NOISE: .npy [B, T, 369] for one segment, or .npz with segment_0, segment_1, ... whose
-      shapes are [B, frames_n (+ transition_frames for n > 0), 369], normalised space (the
-      host's Philox draw). Without --noise: --seed S draws it from numpy's PCG64 (NOT the
+      NOISE: .npy [B, T, 369] for one segment, or .npz with segment_0, segment_1, ..., or a
+      comma-separated list of .npy files, one per segment, whose shapes are
+      [B, frames_n (+ transition_frames for n > 0), 369], normalised space (the host's Philox
+      draw). Without --noise: --seed S draws it from numpy's PCG64 (NOT the
       host's stream; for manual runs only).
       OUT: {"frames", "joint_names", "samples": [{"rotations" [T][30][4] (x,y,z,w, local),
       "root_translations" [T][3], "foot_contacts" {joint: [bool]}}], "features" [B][T][369]
       (un-normalised), "timesteps", "notes"}; errors: {"error": {"code", "message", "details"}}
       with exit status 2.
---out-npz writes the same arrays as float32 npz (no JSON rounding).
+--out-npz writes the same arrays as npz (no JSON rounding).
+--float64 runs every arithmetic step in float64 (see use_float64): the "exact" answer that
+both the float32 reference and the host are measured against.
 """
 
 import argparse
@@ -35,6 +39,34 @@ from .model import Denoiser
 from .weights import load_checkpoint
 
 F32 = np.float32
+
+
+def use_float64():
+    """Switch the modules' working precision to float64, for a run that is the float32 model
+    evaluated (nearly) exactly. Each module reads its F32 global at call time, so rebinding it
+    is enough. Two things stay float32 because the model defines them in float32, not because
+    float32 is its working precision: the respaced schedule (the timestep indices and the
+    alpha-bar products, section 2.1) and the sinusoid table (a float32 product, section 1.5);
+    both are computed in float32 once and widened. The checkpoint stays as stored (float32)."""
+    from . import constraints, decode, model, sampler
+    schedule = sampler.respaced
+    table = model.sinusoid_table
+    widen = lambda v: v.astype(np.float64) if getattr(v, "dtype", None) == np.float32 else v
+    for m in (constraints, decode, model, sampler):
+        m.F32 = np.float64
+    sampler.respaced = lambda K, n=sp.N_BASE: {k: widen(v) for k, v in _as_float32(schedule, K, n).items()}
+    model.sinusoid_table = lambda width, rows=model.PE_ROWS: widen(_as_float32(table, width, rows))
+
+
+def _as_float32(f, *args):
+    """f(*args) with the modules' F32 bound to float32 for the call."""
+    from . import model, sampler
+    saved = (model.F32, sampler.F32)
+    model.F32 = sampler.F32 = np.float32
+    try:
+        return f(*args)
+    finally:
+        model.F32, sampler.F32 = saved
 
 
 def run_forward(ckpt, req, inputs):
@@ -65,6 +97,11 @@ def load_noises(path, shapes, seed):
     if path.endswith(".npz"):
         z = np.load(path)
         return [z[f"segment_{i}"] for i in range(len(shapes))]
+    if "," in path:
+        files = path.split(",")
+        if len(files) != len(shapes):
+            raise ValueError(f"{len(files)} noise files for {len(shapes)} segments")
+        return [np.load(f) for f in files]
     if len(shapes) != 1:
         raise ValueError("several segments need an .npz with segment_0, segment_1, ...")
     return [np.load(path)]
@@ -122,7 +159,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     ap.add_argument("--out-npz")
+    ap.add_argument("--float64", action="store_true")
     a = ap.parse_args(argv)
+    if a.float64:
+        use_float64()
     with open(a.request) as f:
         req = json.load(f)
     try:

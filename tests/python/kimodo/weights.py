@@ -285,7 +285,23 @@ def make_root_identity(tensors, width, layers, eps=1e3, big=1e5):
         o[i, i] = big / eps
     tensors[s + "output_linear.weight"] = o
     tensors[s + "output_linear.bias"] = np.zeros(GLOBAL_ROOT_DIM, dtype=np.float32)
+    # The body stage's pelvis x, z (body outputs 0 and 2, features 5 and 7) read nothing: with
+    # their stats mean at zero (pin_pelvis_stats) the decoded root translation's x, z is the
+    # smooth root itself, so a client sees the root path where the root stage put it.
+    b = PREFIX + "body_model."
+    for i in (0, 2):
+        tensors[b + "output_linear.weight"][i] = 0.0
+        tensors[b + "output_linear.bias"][i] = 0.0
     return tensors
+
+
+def pin_pelvis_stats(stats):
+    """The body stats' pelvis x, z mean at zero (see make_root_identity)."""
+    mean, std = stats["body"]
+    mean = mean.copy()
+    mean[[0, 2]] = 0.0
+    stats["body"] = (mean, std)
+    return stats
 
 
 def write_random_checkpoint(out_dir, width=128, layers=2, heads=2, ff=None, seed=1, root_identity=False):
@@ -300,7 +316,10 @@ def write_random_checkpoint(out_dir, width=128, layers=2, heads=2, ff=None, seed
     write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors)
     with open(os.path.join(out_dir, "config.yaml"), "w") as f:
         f.write(CONFIG_TEMPLATE.format(width=width, ff=ff, layers=layers, heads=heads))
-    for part, (mean, std) in random_stats(seed).items():
+    stats = random_stats(seed)
+    if root_identity:
+        pin_pelvis_stats(stats)
+    for part, (mean, std) in stats.items():
         d = os.path.join(out_dir, "stats", "motion", part)
         os.makedirs(d, exist_ok=True)
         np.save(os.path.join(d, "mean.npy"), mean)
@@ -376,7 +395,8 @@ def main(argv=None):
     ap.add_argument("--ff", type=int, default=None, help="feed-forward size (default 2 x width, as published)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--root-identity", action="store_true",
-                    help="root stage returns its own noisy-root input (for constraint-satisfaction tests)")
+                    help="root stage returns its own noisy-root input and the pelvis sits on the smooth root "
+                         "(for constraint-satisfaction tests)")
     a = ap.parse_args(argv)
     write_random_checkpoint(a.out_dir, a.width, a.layers, a.heads, a.ff, a.seed, a.root_identity)
     print(a.out_dir)
