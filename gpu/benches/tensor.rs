@@ -186,6 +186,39 @@ fn main() {
         unit: "GFLOP/s",
     });
 
+    // Kimodo's own call: 352 padded frames, a [3, 1, 1, 352] keep-mask over
+    // the keys (the last eighth is padding), default scale.
+    let frames = if full { 352 } else { 120 };
+    let shape = [3, 8, frames, 128];
+    let (q, k, v) = (rand(&shape, 16), rand(&shape, 17), rand(&shape, 18));
+    let (tq, tk, tv) = (
+        s.from_f32(&q.data, &shape).unwrap(),
+        s.from_f32(&k.data, &shape).unwrap(),
+        s.from_f32(&v.data, &shape).unwrap(),
+    );
+    let valid = frames - frames / 8;
+    let keep: Vec<bool> = (0..3 * frames).map(|j| j % frames < valid).collect();
+    let bits: Vec<u32> = keep.iter().map(|&k| k as u32).collect();
+    let tm = s.from_u32(&bits, &[3, 1, 1, frames]).unwrap();
+    let flops = 4.0 * (3 * 8 * frames * frames * 128) as f64;
+    let g = gpu_time(&mut s, if full { 20 } else { 2 }, |s| {
+        s.attention(&tq, &tk, &tv, Some(&tm), None).unwrap()
+    });
+    let c = (flops < cpu_limit).then(|| {
+        time(1, || {
+            let mask = cpu::Mask::Keep(&keep, &[3, 1, 1, frames]);
+            drop(cpu::attention(&q, &k, &v, Some(mask), None))
+        })
+    });
+    rows.push(Row {
+        op: "attention km".into(),
+        size: format!("3x8x{frames}x128 mask"),
+        gpu_s: g,
+        cpu_s: c,
+        work: flops,
+        unit: "GFLOP/s",
+    });
+
     // Memory-bound ops, in GB/s of tensor traffic.
     let n = if full { 900 * 4096 } else { 96 * 1024 };
     let x = rand(&[n / 1024, 1024], 9);

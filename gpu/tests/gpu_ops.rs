@@ -540,6 +540,103 @@ fn a_fully_masked_query_row_gets_zeros() {
     assert!(got[4..].iter().all(|v| v.is_finite() && *v != 0.0));
 }
 
+/// The tiled (flash) path takes 16 query rows per workgroup and streams K
+/// and V in tiles of 32 keys (head dims up to 128); wider heads take one
+/// row per workgroup. Edges: partial query and key tiles, several key
+/// tiles, a key tile masked whole, fully masked rows, d != dv, and both
+/// sides of the 128 limit.
+#[test]
+fn attention_tiles_match_the_reference() {
+    let mut s = session();
+    for (i, &(b, h, lq, lk, d, dv)) in [
+        (1, 2, 37, 75, 8, 24),
+        (2, 1, 16, 32, 3, 5),
+        (1, 1, 17, 100, 128, 128),
+        (1, 1, 3, 40, 100, 129),
+        (1, 1, 4, 40, 129, 7),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let what = format!("attention {b}x{h}x{lq}x{lk} d {d} dv {dv}");
+        let q = array(&[b, h, lq, d], 50 + i as u64, -1.0, 1.0);
+        let k = array(&[b, h, lk, d], 60 + i as u64, -1.0, 1.0);
+        let v = array(&[b, h, lk, dv], 70 + i as u64, -1.0, 1.0);
+        let (tq, tk, tv) = (upload(&mut s, &q), upload(&mut s, &k), upload(&mut s, &v));
+        let y = s.attention(&tq, &tk, &tv, None, Some(0.7)).unwrap();
+        let want = cpu::attention(&q, &k, &v, None, Some(0.7));
+        check(&mut s, &what, &y, &want, 1e-4, 1e-5);
+
+        // Keep-mask [1, 1, lq, lk]: keys 32..64 (the second key tile)
+        // dropped for every query, row 1 dropped whole, and row 2 keeps
+        // only its last key.
+        let keep: Vec<bool> = (0..lq * lk)
+            .map(|f| {
+                let (r, j) = (f / lk, f % lk);
+                !(32..64).contains(&j) && r != 1 && (r != 2 || j == lk - 1)
+            })
+            .collect();
+        let bits: Vec<u32> = keep.iter().map(|&k| k as u32).collect();
+        let tm = s.from_u32(&bits, &[1, 1, lq, lk]).unwrap();
+        let y = s.attention(&tq, &tk, &tv, Some(&tm), None).unwrap();
+        let want = cpu::attention(
+            &q,
+            &k,
+            &v,
+            Some(cpu::Mask::Keep(&keep, &[1, 1, lq, lk])),
+            None,
+        );
+        check(&mut s, &format!("{what} keep-mask"), &y, &want, 1e-4, 1e-5);
+        if lq > 1 {
+            let got = s.read_f32(&y).unwrap();
+            assert!(got[dv..2 * dv].iter().all(|&x| x == 0.0), "{what}: row 1");
+        }
+
+        // Additive [b, h, lq, lk] with -inf: query 0 of every head fully
+        // masked, keys 0..32 (the first key tile) masked for query 3.
+        let mut add = array(&[b, h, lq, lk], 80 + i as u64, -3.0, 1.0);
+        for (f, x) in add.data.iter_mut().enumerate() {
+            let (r, j) = ((f / lk) % lq, f % lk);
+            if r == 0 || (r == 3 && j < 32) {
+                *x = f32::NEG_INFINITY;
+            }
+        }
+        let ta = upload(&mut s, &add);
+        let y = s.attention(&tq, &tk, &tv, Some(&ta), None).unwrap();
+        let want = cpu::attention(&q, &k, &v, Some(cpu::Mask::Additive(&add)), None);
+        check(&mut s, &format!("{what} additive"), &y, &want, 1e-4, 1e-5);
+    }
+}
+
+/// Kimodo's call shape at a smaller length: batch 3 (guidance), head dim
+/// 128, a padded key mask [b, 1, 1, lk] with a different length per batch
+/// entry (one ends inside the third key tile, one after the first).
+#[test]
+fn attention_with_a_padded_key_mask_at_head_dim_128() {
+    let mut s = session();
+    let (b, h, lq, lk, d) = (3, 2, 100, 120, 128);
+    let q = array(&[b, h, lq, d], 91, -1.0, 1.0);
+    let k = array(&[b, h, lk, d], 92, -1.0, 1.0);
+    let v = array(&[b, h, lk, d], 93, -1.0, 1.0);
+    let (tq, tk, tv) = (upload(&mut s, &q), upload(&mut s, &k), upload(&mut s, &v));
+    let valid = [120, 70, 33];
+    let keep: Vec<bool> = (0..b * lk).map(|f| f % lk < valid[f / lk]).collect();
+    let bits: Vec<u32> = keep.iter().map(|&k| k as u32).collect();
+    let tm = s.from_u32(&bits, &[b, 1, 1, lk]).unwrap();
+    let y = s.attention(&tq, &tk, &tv, Some(&tm), None).unwrap();
+    let want = cpu::attention(
+        &q,
+        &k,
+        &v,
+        Some(cpu::Mask::Keep(&keep, &[b, 1, 1, lk])),
+        None,
+    );
+    check(&mut s, "attention padded keys", &y, &want, 1e-4, 1e-5);
+    let y = s.attention(&tq, &tk, &tv, None, None).unwrap();
+    let want = cpu::attention(&q, &k, &v, None, None);
+    check(&mut s, "attention d 128", &y, &want, 1e-4, 1e-5);
+}
+
 #[test]
 fn layout_ops_move_data_exactly() {
     let mut s = session();

@@ -35,12 +35,20 @@ struct Attention {
     scale: f32,
     mask_kind: u32,
     mask_strides: [u32; 4],
+    /// Query tiles per (batch, head); 0 takes the one-row-per-workgroup path.
+    q_tiles: u32,
+    _pad: [u32; 3],
 }
 
 /// Output tile edge of the matmul kernel.
 const TILE: usize = 64;
 /// Largest head dimension the attention kernel holds.
 const MAX_HEAD_DIM: usize = 256;
+/// Largest head dimension of attention's tiled (flash) path, and the
+/// query rows it takes per workgroup (`BQ`, `DMAX` in attention.wgsl);
+/// larger heads take the one-row-per-workgroup path.
+const TILED_HEAD_DIM: usize = 128;
+const QUERY_TILE: usize = 16;
 /// Batch axes the matmul kernel indexes; workgroups along z.
 const MAX_BATCH_RANK: usize = 4;
 const MAX_BATCH: usize = 65535;
@@ -265,6 +273,11 @@ impl Session {
         if rows == 0 || dv == 0 {
             return Ok(out);
         }
+        // Heads up to 128 wide go through query tiles that read K and V
+        // once per 16 rows; wider ones (and d = 0, which has no K chunk to
+        // order the tile's barriers) one row per workgroup.
+        let tiled = (1..=TILED_HEAD_DIM).contains(&d) && dv <= TILED_HEAD_DIM;
+        let q_tiles = if tiled { lq.div_ceil(QUERY_TILE) } else { 0 };
         let params = Attention {
             heads: h as u32,
             lq: lq as u32,
@@ -275,6 +288,8 @@ impl Session {
             scale: scale.unwrap_or(1.0 / (d.max(1) as f32).sqrt()),
             mask_kind,
             mask_strides,
+            q_tiles: q_tiles as u32,
+            _pad: [0; 3],
         };
         let mut inputs = vec![q.buffer(), k.buffer(), v.buffer()];
         if let Some(m) = mask {
@@ -288,7 +303,7 @@ impl Session {
             bytemuck::bytes_of(&params),
             &inputs,
             out.buffer(),
-            grid(rows),
+            grid(if tiled { b * h * q_tiles } else { rows }),
             work,
         )?;
         Ok(out)
