@@ -58,22 +58,6 @@ fn location(a: &Answer) -> String {
     a.header("location").expect("Location").to_owned()
 }
 
-/// Polls `location` on `s` until the job is no longer running.
-fn wait(s: &Server, location: &str, within: Duration) -> Answer {
-    let deadline = Instant::now() + within;
-    loop {
-        let a = s.get(location);
-        if a.status != 202 {
-            return a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job still running after {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_job_submitted_through_one_replica_is_polled_and_deleted_through_the_other() {
     let redis = Redis::start();
@@ -155,7 +139,7 @@ fn a_killed_replica_s_job_fails_within_the_lease() {
         .unwrap();
     assert!(killed.success());
     let at = Instant::now();
-    let failed = wait(&b, &job, Duration::from_secs_f64(LEASE + 5.0));
+    let failed = b.wait_job(&job, Duration::from_secs_f64(LEASE + 5.0));
     let took = at.elapsed();
     assert!(
         took <= Duration::from_secs_f64(LEASE + 1.0),
@@ -167,7 +151,7 @@ fn a_killed_replica_s_job_fails_within_the_lease() {
     // The failure is the job's answer from now on; b serves on.
     assert_eq!(b.get(&job).body, failed.body);
     let next = location(&b.post(&async_request("walk")));
-    assert_eq!(wait(&b, &next, Duration::from_secs(30)).status, 200);
+    assert_eq!(b.wait_job(&next, Duration::from_secs(30)).status, 200);
 }
 
 #[test]

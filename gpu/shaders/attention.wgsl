@@ -83,7 +83,8 @@ fn masked_score(dot: f32, m_at: u32) -> f32 {
 
 // Four consecutive values from `at`, those from the n-th on zero (n is
 // what is left of the row: storage offsets need not be 16-byte aligned, so
-// each is a scalar read).
+// each is a scalar read). One copy per binding: a WGSL function cannot take
+// a pointer to a storage buffer.
 fn q4(at: u32, n: u32) -> vec4<f32> {
     var x = vec4<f32>(0.0);
     if n > 0u { x.x = q[at]; }

@@ -72,6 +72,7 @@ impl Config {
                 _ => {} // cargo's own (--bench)
             }
         }
+        c.passes(); // an unknown guidance fails here, not after a generation
         c
     }
 
@@ -206,6 +207,20 @@ fn main() {
         "/generate",
         &serde_json::to_vec(&request).unwrap(),
     );
+    // Kimodo is an async model: a 202 names the job to poll.
+    let (status, body) = if status == 202 {
+        let answer: Value = serde_json::from_slice(&body).unwrap();
+        let job = format!("/generate/jobs/{}", answer["job_id"].as_str().unwrap());
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let (status, body) = exchange(&served.1, "GET", &job, b"");
+            if status != 202 {
+                break (status, body);
+            }
+        }
+    } else {
+        (status, body)
+    };
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let per_step = seconds / c.steps as f64;

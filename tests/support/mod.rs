@@ -160,13 +160,10 @@ impl Server {
 
     /// Sends raw bytes; returns the parsed answer.
     pub fn raw(&self, request: &[u8]) -> Answer {
-        self.raw_within(request, Duration::from_secs(60))
-    }
-
-    /// Sends raw bytes; returns the answer, which may take up to `within`.
-    pub fn raw_within(&self, request: &[u8], within: Duration) -> Answer {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
-        stream.set_read_timeout(Some(within)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
         stream.write_all(request).unwrap();
         let mut bytes = Vec::new();
         let _ = stream.read_to_end(&mut bytes);
@@ -174,18 +171,14 @@ impl Server {
     }
 
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Answer {
-        self.raw(&Self::http(method, &self.addr, body, path))
-    }
-
-    fn http(method: &str, addr: &str, body: &[u8], path: &str) -> Vec<u8> {
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-            addr,
+            self.addr,
             body.len()
         )
         .into_bytes();
         req.extend_from_slice(body);
-        req
+        self.raw(&req)
     }
 
     pub fn get(&self, path: &str) -> Answer {
@@ -196,14 +189,32 @@ impl Server {
         self.request("POST", "/generate", body.to_string().as_bytes())
     }
 
-    /// A generate request whose answer may take up to `within` (a real
-    /// model on lavapipe).
-    pub fn post_within(&self, body: &Value, within: Duration) -> Answer {
-        let bytes = body.to_string();
-        self.raw_within(
-            &Self::http("POST", &self.addr, bytes.as_bytes(), "/generate"),
-            within,
-        )
+    /// A generate request to a model that may answer `202`: its job is
+    /// polled until it is no longer running, for up to `within`; returns the
+    /// final answer (or the synchronous one).
+    pub fn generate(&self, body: &Value, within: Duration) -> Answer {
+        let first = self.post(body);
+        if first.status != 202 {
+            return first;
+        }
+        let location = first.header("location").expect("Location").to_owned();
+        self.wait_job(&location, within)
+    }
+
+    /// Polls the job at `location` until it is no longer running.
+    pub fn wait_job(&self, location: &str, within: Duration) -> Answer {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let a = self.get(location);
+            if a.status != 202 {
+                return a;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {location} still running after {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn stderr(&self) -> String {

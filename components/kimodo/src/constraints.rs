@@ -88,8 +88,41 @@ fn unknown_joint(field: &str, joint: &str) -> ProtocolError {
     e
 }
 
+/// A quaternion as f32, normalised in f64 first (scaled by its largest
+/// component, so no square overflows): the host lets any finite numbers
+/// through, and 1e20 squared is infinite in f32. Zero stays zero (the
+/// identity, as `quat_to_matrix` reads it).
 fn f32x4(q: (f64, f64, f64, f64)) -> [f32; 4] {
-    [q.0 as f32, q.1 as f32, q.2 as f32, q.3 as f32]
+    let v = [q.0, q.1, q.2, q.3];
+    let m = v.iter().fold(0.0f64, |m, c| m.max(c.abs()));
+    if m == 0.0 {
+        return [0.0; 4];
+    }
+    let v = v.map(|c| c / m);
+    let n = v.iter().map(|c| c * c).sum::<f64>().sqrt();
+    v.map(|c| (c / n) as f32)
+}
+
+/// Whether every value a set writes is finite: a coordinate past f32's
+/// range (the host accepts any finite JSON number) would otherwise become
+/// infinity here and NaN in the generated motion.
+fn finite(set: &Set) -> bool {
+    let ok = |v: &[f32]| v.iter().all(|x| x.is_finite());
+    match set {
+        Set::Root2d { xz, heading, .. } => {
+            xz.iter().all(|p| ok(p)) && heading.iter().flatten().all(|h| ok(h))
+        }
+        Set::Pose {
+            positions,
+            rots,
+            xz,
+            ..
+        } => {
+            xz.iter().all(|p| ok(p))
+                && positions.iter().flatten().all(|p| ok(p))
+                && rots.iter().flatten().flatten().all(|r| ok(r))
+        }
+    }
 }
 
 fn root_path(p: &RootPath, total: usize) -> Result<Set, ProtocolError> {
@@ -138,6 +171,8 @@ fn effector_target(e: &EffectorTarget, total: usize) -> Result<Set, ProtocolErro
         .flat_map(|g| g.chain().iter().map(|&c| JOINT_NAMES[c]))
         .collect();
         // The joint is one of JOINT_NAMES here, so it needs no escaping.
+        // Details as for any unknown joint (spec M7), listing the ones
+        // Kimodo can pin.
         return Err(ProtocolError::new(
             ErrorCode::UnknownJoint,
             format!(
@@ -145,7 +180,8 @@ fn effector_target(e: &EffectorTarget, total: usize) -> Result<Set, ProtocolErro
                 e.joint,
                 chains.join(", ")
             ),
-        ));
+        )
+        .with_details(serde_json::json!({ "constrainable_joints": chains })));
     };
     let frames = check_frames(&e.frames, total)?;
     let n = frames.len();
@@ -376,11 +412,16 @@ pub fn conditions(
     if req.constraints.is_empty() {
         return Ok(None);
     }
-    let sets = req
-        .constraints
-        .iter()
-        .map(|c| from_mmcp(c, frames))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut sets = Vec::with_capacity(req.constraints.len());
+    for (i, c) in req.constraints.iter().enumerate() {
+        let set = from_mmcp(c, frames)?;
+        if !finite(&set) {
+            return Err(ProtocolError::invalid_request(format!(
+                "constraints[{i}] holds a coordinate too large for float32 (|x| < 3.4e38)"
+            )));
+        }
+        sets.push(set);
+    }
     build_conditions(&sets, frames).map(Some)
 }
 
@@ -407,6 +448,31 @@ mod tests {
         let mut v: Vec<usize> = ranges.iter().flat_map(|&(a, n)| a..a + n).collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn values_past_f32_are_caught_and_huge_quaternions_keep_their_direction() {
+        let far = from_mmcp(
+            &Constraint::EffectorTarget(effector("LeftHand", &[0], &[[1e39, 1.0, 0.0]])),
+            10,
+        )
+        .unwrap();
+        assert!(!finite(&far));
+        let near = from_mmcp(
+            &Constraint::EffectorTarget(effector("LeftHand", &[0], &[[0.3, 1.0, 0.2]])),
+            10,
+        )
+        .unwrap();
+        assert!(finite(&near));
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        let q = f32x4((0.0, 0.0, 1e30, 1e30));
+        assert!(
+            q.iter()
+                .zip([0.0, 0.0, h, h])
+                .all(|(a, b)| (a - b).abs() < 1e-7),
+            "{q:?}"
+        );
+        assert_eq!(f32x4((0.0, 0.0, 0.0, 0.0)), [0.0; 4]);
     }
 
     #[test]

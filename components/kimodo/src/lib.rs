@@ -143,6 +143,10 @@ impl Backbone for Kimodo {
         spec.predicted_contact_joints = cpu::CONTACT_JOINTS.iter().map(|s| s.to_string()).collect();
         spec.supported_constraints = constraints::SUPPORTED.map(String::from).to_vec();
         spec.supports_segment_seed = true;
+        // A generation takes seconds on a GPU and far longer on a CPU
+        // rasteriser: answer 202 and let clients poll, with the progress
+        // reported after every DDIM step (the host's async jobs, §10.1).
+        spec.supports_async = true;
         spec.native_clip_seconds = 10.0;
         spec.recommended_max_duration_seconds = 12.0;
         spec
