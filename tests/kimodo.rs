@@ -120,13 +120,7 @@ fn kimodo_serves_a_checkpoint_folder_and_a_seed_means_a_motion() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
-    assert_eq!(
-        first.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&first.body)
-    );
-    let doc = first.json();
+    let doc = first.ok();
     assert_eq!(doc["extensions"]["MMCP_motion"]["model"], "kimodo-soma-rp");
     // Two samples, each an animation of the 30 joints.
     assert_eq!(doc["animations"].as_array().unwrap().len(), 2);
@@ -785,14 +779,8 @@ fn kimodo_follows_a_root_path_as_closely_as_the_reference() {
             json!({"constraints": [{"type": "root_path", "frames": frames,
                 "positions_xz": points, "heading_radians": [0.0, 0.2, 0.4, 0.6]}]}),
         );
-        let answer = s.generate(&request, SLOW);
-        assert_eq!(
-            answer.status,
-            200,
-            "{}",
-            String::from_utf8_lossy(&answer.body)
-        );
-        let host = path_error(&host_samples(&answer.json(), &names), &frames, &points);
+        let answer = s.generate(&request, SLOW).ok();
+        let host = path_error(&host_samples(&answer, &names), &frames, &points);
         let (exact, _) = reference_samples(&reference_run(&weights.0, &request, true));
         let reference = path_error(&exact, &frames, &points);
         let (single, _) = reference_samples(&reference_run(&weights.0, &request, false));

@@ -437,6 +437,12 @@ impl Answer {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
+    /// Asserts a `200` (the body in the message otherwise); returns its JSON.
+    pub fn ok(&self) -> Value {
+        assert_eq!(self.status, 200, "{}", String::from_utf8_lossy(&self.body));
+        self.json()
+    }
+
     /// Asserts an MMCP error envelope with this status and code; returns it.
     pub fn error(&self, status: u16, code: &str) -> Value {
         let body = self.json();
