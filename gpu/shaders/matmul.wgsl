@@ -1,34 +1,18 @@
-// Batched matrix product C = alpha * A @ op(B) + bias, op(B) = B or B^T.
+// Batched matrix product C = act(alpha * A @ op(B) + bias) + residual,
+// op(B) = B or B^T (the epilogue and parameters: matmul_common.wgsl).
 // A: [.., m, k]; B: [.., k, n] (or [.., n, k] transposed, nn.Linear's
 // weight layout); leading axes broadcast through per-axis batch strides.
 // A, B and bias may each be f32 or half storage (halves.wgsl), widened as
-// the tiles are staged; C and the accumulators are f32.
+// the tiles are staged; C and the accumulators are f32. The general kernel:
+// any shape and type. matmul_vec4.wgsl is the faster one for f32 operands
+// whose contiguous axes are multiples of 4.
 //
 // Each 16x16 workgroup computes a 64x64 tile of C, each invocation a 4x4
 // block held in registers; A and B tiles of depth 16 are staged in
 // workgroup memory so each global element is read once per tile.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    trans_b: u32,
-    has_bias: u32,
-    batch_rank: u32,
-    alpha: f32,
-    // element types of A, B and bias: bits 0-3, 4-7, 8-11 (0: f32)
-    types: u32,
-    // leading (batch) axes of C, and A's and B's strides along them
-    batch_shape: vec4<u32>,
-    a_strides: vec4<u32>,
-    b_strides: vec4<u32>,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<u32>;
 @group(0) @binding(2) var<storage, read> b: array<u32>;
-@group(0) @binding(3) var<storage, read> bias: array<u32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 // The type tests branch on a uniform, so every invocation takes one path.
 fn load_a(i: u32) -> f32 {
@@ -41,12 +25,6 @@ fn load_b(i: u32) -> f32 {
     let t = (p.types >> 4u) & 15u;
     if t == 0u { return bitcast<f32>(b[i]); }
     return half_load(b[i >> 1u], i, t);
-}
-
-fn load_bias(i: u32) -> f32 {
-    let t = (p.types >> 8u) & 15u;
-    if t == 0u { return bitcast<f32>(bias[i]); }
-    return half_load(bias[i >> 1u], i, t);
 }
 
 const TM: u32 = 64u;
@@ -62,17 +40,9 @@ fn matmul(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    // Batch offsets from the flat batch index.
-    var rest = wg.z;
-    var a_off = 0u;
-    var b_off = 0u;
-    for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
-        let dim = p.batch_shape[d];
-        let idx = rest % dim;
-        rest = rest / dim;
-        a_off += idx * p.a_strides[d];
-        b_off += idx * p.b_strides[d];
-    }
+    let offs = batch_offsets(wg.z);
+    let a_off = offs.x;
+    let b_off = offs.y;
     let c_off = wg.z * p.m * p.n;
     let row0 = wg.y * TM;
     let col0 = wg.x * TN;
@@ -129,15 +99,14 @@ fn matmul(
         workgroupBarrier();
     }
 
+    let col = col0 + lid.x * 4u;
     for (var i = 0u; i < 4u; i++) {
         let r = row0 + lid.y * 4u + i;
         if r >= p.m { continue; }
+        let at = c_off + r * p.n + col;
+        let v = epilogue(at, col, vec4<f32>(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
         for (var j = 0u; j < 4u; j++) {
-            let col = col0 + lid.x * 4u + j;
-            if col >= p.n { continue; }
-            var v = acc[i][j] * p.alpha;
-            if p.has_bias == 1u { v += load_bias(col); }
-            c[c_off + r * p.n + col] = v;
+            if col + j < p.n { c[at + j] = v[j]; }
         }
     }
 }

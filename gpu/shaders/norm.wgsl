@@ -1,7 +1,8 @@
 // LayerNorm and RMSNorm over the last axis, with optional affine weights:
 // one workgroup per row. LayerNorm takes the variance around the mean in a
 // second pass rather than E[x^2] - E[x]^2, which cancels for large means.
-// `reduce_sum`: rows.wgsl, prepended by the host.
+// `Ids`, `group_index`, `reduce_sum`: rows.wgsl or rows_subgroup.wgsl,
+// prepended by the host.
 
 struct Params {
     rows: u32,
@@ -28,12 +29,9 @@ fn affine(j: u32, x: f32) -> f32 {
 }
 
 @compute @workgroup_size(256)
-fn layer_norm(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let row = wg.x + wg.y * groups.x;
+fn layer_norm(id: Ids) {
+    let li = id.li;
+    let row = group_index(id);
     if row >= p.rows { return; }
     let base = row * p.len;
     let n = f32(p.len);
@@ -42,25 +40,22 @@ fn layer_norm(
     let shift = a[base];
     var s = 0.0;
     for (var j = li; j < p.len; j += 256u) { s += a[base + j] - shift; }
-    let mean = reduce_sum(li, s) / n;
+    let mean = reduce_sum(id, s) / n;
     var q = 0.0;
     for (var j = li; j < p.len; j += 256u) {
         let d = (a[base + j] - shift) - mean;
         q += d * d;
     }
-    let inv = inverseSqrt(reduce_sum(li, q) / n + p.eps);
+    let inv = inverseSqrt(reduce_sum(id, q) / n + p.eps);
     for (var j = li; j < p.len; j += 256u) {
         out[base + j] = affine(j, ((a[base + j] - shift) - mean) * inv);
     }
 }
 
 @compute @workgroup_size(256)
-fn rms_norm(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let row = wg.x + wg.y * groups.x;
+fn rms_norm(id: Ids) {
+    let li = id.li;
+    let row = group_index(id);
     if row >= p.rows { return; }
     let base = row * p.len;
     var q = 0.0;
@@ -68,7 +63,7 @@ fn rms_norm(
         let x = a[base + j];
         q += x * x;
     }
-    let inv = inverseSqrt(reduce_sum(li, q) / f32(p.len) + p.eps);
+    let inv = inverseSqrt(reduce_sum(id, q) / f32(p.len) + p.eps);
     for (var j = li; j < p.len; j += 256u) {
         out[base + j] = affine(j, a[base + j] * inv);
     }

@@ -1,5 +1,6 @@
 // Softmax over the last axis: one workgroup per row, max-subtracted for
-// range safety. `reduce_max`/`reduce_sum`: rows.wgsl, prepended by the host.
+// range safety. `Ids`, `group_index`, `reduce_max`, `reduce_sum`: rows.wgsl
+// or rows_subgroup.wgsl, prepended by the host.
 
 struct Params {
     rows: u32,
@@ -13,19 +14,16 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(256)
-fn softmax(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let row = wg.x + wg.y * groups.x;
+fn softmax(id: Ids) {
+    let li = id.li;
+    let row = group_index(id);
     if row >= p.rows { return; }
     let base = row * p.len;
     var m = -3.4028235e38;
     for (var j = li; j < p.len; j += 256u) { m = max(m, a[base + j]); }
-    m = reduce_max(li, m);
+    m = reduce_max(id, m);
     var s = 0.0;
     for (var j = li; j < p.len; j += 256u) { s += exp(a[base + j] - m); }
-    s = reduce_sum(li, s);
+    s = reduce_sum(id, s);
     for (var j = li; j < p.len; j += 256u) { out[base + j] = exp(a[base + j] - m) / s; }
 }

@@ -20,6 +20,10 @@ pub enum Kernel {
     Random,
     Cast,
     Matmul,
+    /// matmul_vec4.wgsl with 128x128 output tiles.
+    Matmul128,
+    /// matmul_vec4.wgsl with 64x128 output tiles (64 rows).
+    Matmul64x128,
     Reduce,
     Softmax,
     LayerNorm,
@@ -39,6 +43,8 @@ impl Kernel {
         Kernel::Random,
         Kernel::Cast,
         Kernel::Matmul,
+        Kernel::Matmul128,
+        Kernel::Matmul64x128,
         Kernel::Reduce,
         Kernel::Softmax,
         Kernel::LayerNorm,
@@ -58,7 +64,9 @@ impl Kernel {
             Kernel::Arange => (Shader::Fill, "arange", 0),
             Kernel::Random => (Shader::Random, "generate", 0),
             Kernel::Cast => (Shader::Convert, "convert", 1),
-            Kernel::Matmul => (Shader::Matmul, "matmul", 3),
+            Kernel::Matmul => (Shader::Matmul, "matmul", 4),
+            Kernel::Matmul128 => (Shader::Matmul128, "matmul_vec4", 4),
+            Kernel::Matmul64x128 => (Shader::Matmul64x128, "matmul_vec4", 4),
             Kernel::Reduce => (Shader::Reduce, "reduce", 1),
             Kernel::Softmax => (Shader::Softmax, "softmax", 1),
             Kernel::LayerNorm => (Shader::Norm, "layer_norm", 3),
@@ -90,6 +98,8 @@ enum Shader {
     Random,
     Convert,
     Matmul,
+    Matmul128,
+    Matmul64x128,
     Reduce,
     Softmax,
     Norm,
@@ -97,8 +107,26 @@ enum Shader {
     Attention,
 }
 
+/// A row kernel's source after the reductions it calls: rows.wgsl's
+/// (workgroup memory alone) or rows_subgroup.wgsl's (subgroup operations),
+/// which define the same names.
+macro_rules! with_rows {
+    ($subgroups:expr, $file:literal) => {
+        if $subgroups {
+            concat!(
+                include_str!("../shaders/rows_subgroup.wgsl"),
+                include_str!($file)
+            )
+        } else {
+            concat!(include_str!("../shaders/rows.wgsl"), include_str!($file))
+        }
+    };
+}
+
 impl Shader {
-    fn wgsl(self) -> (&'static str, &'static str) {
+    /// (label, WGSL). `subgroups`: the device has `Features::SUBGROUP` and
+    /// the row kernels may use it.
+    fn wgsl(self, subgroups: bool) -> (&'static str, &'static str) {
         match self {
             Shader::Elementwise => ("elementwise", include_str!("../shaders/elementwise.wgsl")),
             Shader::Fill => ("fill", include_str!("../shaders/fill.wgsl")),
@@ -114,27 +142,47 @@ impl Shader {
                 "matmul",
                 concat!(
                     include_str!("../shaders/halves.wgsl"),
+                    include_str!("../shaders/matmul_common.wgsl"),
                     include_str!("../shaders/matmul.wgsl")
                 ),
             ),
-            Shader::Reduce => ("reduce", include_str!("../shaders/reduce.wgsl")),
-            Shader::Softmax => (
-                "softmax",
+            Shader::Matmul128 => (
+                "matmul 128x128",
                 concat!(
-                    include_str!("../shaders/rows.wgsl"),
-                    include_str!("../shaders/softmax.wgsl")
+                    "const BM: u32 = 128u;\nconst BN: u32 = 128u;\n",
+                    include_str!("../shaders/halves.wgsl"),
+                    include_str!("../shaders/matmul_common.wgsl"),
+                    include_str!("../shaders/matmul_vec4.wgsl")
                 ),
             ),
-            Shader::Norm => (
-                "norm",
+            Shader::Matmul64x128 => (
+                "matmul 64x128",
                 concat!(
-                    include_str!("../shaders/rows.wgsl"),
-                    include_str!("../shaders/norm.wgsl")
+                    "const BM: u32 = 64u;\nconst BN: u32 = 128u;\n",
+                    include_str!("../shaders/halves.wgsl"),
+                    include_str!("../shaders/matmul_common.wgsl"),
+                    include_str!("../shaders/matmul_vec4.wgsl")
                 ),
             ),
+            Shader::Reduce => ("reduce", with_rows!(subgroups, "../shaders/reduce.wgsl")),
+            Shader::Softmax => ("softmax", with_rows!(subgroups, "../shaders/softmax.wgsl")),
+            Shader::Norm => ("norm", with_rows!(subgroups, "../shaders/norm.wgsl")),
             Shader::Layout => ("layout", include_str!("../shaders/layout.wgsl")),
             Shader::Attention => ("attention", include_str!("../shaders/attention.wgsl")),
         }
+    }
+}
+
+impl Shader {
+    /// Built without wgpu's runtime checks (no index clamping, no loop
+    /// counters, workgroup memory not zeroed). Only for kernels whose every
+    /// global index is guarded by the shape parameters and whose
+    /// parameters the host checks against the bound buffers before each
+    /// dispatch (`Session::gemm`), with workgroup and private arrays
+    /// indexed by constants and the invocation id alone, and loops bounded
+    /// by those parameters.
+    fn trusted(self) -> bool {
+        matches!(self, Shader::Matmul128 | Shader::Matmul64x128)
     }
 }
 
@@ -153,16 +201,21 @@ pub struct Kernels {
     pipelines: Vec<OnceLock<Pipeline>>,
     /// Serialises building, so each pipeline is compiled once.
     building: Mutex<()>,
+    /// Whether the row kernels are built with subgroup operations.
+    subgroups: bool,
 }
 
 impl Kernels {
-    pub fn new(device: &wgpu::Device) -> Kernels {
+    /// `subgroups`: build the row kernels with subgroup operations (the
+    /// device must have been opened with `Features::SUBGROUP`).
+    pub fn new(device: &wgpu::Device, subgroups: bool) -> Kernels {
         let layouts = (0..=4).map(|inputs| layout(device, inputs)).collect();
         Kernels {
             layouts,
             modules: Mutex::new(HashMap::new()),
             pipelines: Kernel::ALL.iter().map(|_| OnceLock::new()).collect(),
             building: Mutex::new(()),
+            subgroups,
         }
     }
 
@@ -183,11 +236,23 @@ impl Kernels {
             modules
                 .entry(shader)
                 .or_insert_with(|| {
-                    let (name, source) = shader.wgsl();
-                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    let (name, source) = shader.wgsl(self.subgroups);
+                    let desc = wgpu::ShaderModuleDescriptor {
                         label: Some(name),
                         source: wgpu::ShaderSource::Wgsl(source.into()),
-                    })
+                    };
+                    if shader.trusted() {
+                        // SAFETY: see `Shader::trusted`: every index these
+                        // kernels form is in range for what the host binds.
+                        unsafe {
+                            device.create_shader_module_trusted(
+                                desc,
+                                wgpu::ShaderRuntimeChecks::unchecked(),
+                            )
+                        }
+                    } else {
+                        device.create_shader_module(desc)
+                    }
                 })
                 .clone()
         };
@@ -202,7 +267,12 @@ impl Kernels {
             layout: Some(&pipeline_layout),
             module: &module,
             entry_point: Some(entry),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                // Trusted kernels write each workgroup-memory element they
+                // read before reading it; zeroing it first is wasted work.
+                zero_initialize_workgroup_memory: !shader.trusted(),
+                ..Default::default()
+            },
             cache: None,
         });
         Pipeline { pipeline, layout }

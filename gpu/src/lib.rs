@@ -30,7 +30,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Result};
 
 pub use kernels::Kernel;
-pub use ops::{BinaryOp, ReduceOp, UnaryOp};
+pub use ops::{Activation, BinaryOp, MatmulKernel, ReduceOp, UnaryOp};
 pub use session::Session;
 pub use tensor::{DType, Quota, Tensor, TensorError};
 
@@ -46,12 +46,32 @@ pub enum GpuChoice {
     CpuFallback,
 }
 
+/// How to use the adapter once chosen. `Default` uses everything that
+/// helps; tests and benches turn features off to check and time the
+/// fallbacks on an adapter that has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuOptions {
+    /// Reduce rows with subgroup operations where the adapter offers them
+    /// (`Features::SUBGROUP`); otherwise, or when false, through workgroup
+    /// memory alone.
+    pub subgroups: bool,
+}
+
+impl Default for GpuOptions {
+    fn default() -> GpuOptions {
+        GpuOptions { subgroups: true }
+    }
+}
+
 /// The device, its queue and compiled kernels.
 pub struct Gpu {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
+    /// The adapter's subgroup sizes (least, most) when the kernels use
+    /// subgroup operations.
+    subgroups: Option<(u32, u32)>,
     kernels: kernels::Kernels,
     /// The last validation error wgpu reported, for the next caller to see.
     error: Arc<std::sync::Mutex<Option<String>>>,
@@ -69,8 +89,15 @@ pub struct Gpu {
 const DEFAULT_PACE: f64 = 1e9;
 
 impl Gpu {
-    /// Opens an adapter as `choice` asks. Blocking: call off async workers.
+    /// Opens an adapter as `choice` asks, with [`GpuOptions::default`].
+    /// Blocking: call off async workers.
     pub fn open(choice: GpuChoice) -> Result<Arc<Gpu>> {
+        Gpu::open_with(choice, GpuOptions::default())
+    }
+
+    /// Opens an adapter as `choice` asks, using what `wanted` allows of
+    /// it. Blocking: call off async workers.
+    pub fn open_with(choice: GpuChoice, wanted: GpuOptions) -> Result<Arc<Gpu>> {
         let backends = match choice {
             GpuChoice::Auto => {
                 wgpu::Backends::from_env().unwrap_or(wgpu::Backends::VULKAN | wgpu::Backends::GL)
@@ -96,9 +123,18 @@ impl Gpu {
         let mut limits = adapter.limits();
         limits.max_storage_buffers_per_shader_stage =
             limits.max_storage_buffers_per_shader_stage.max(6);
+        // The subgroup kernels hold one partial per subgroup in an array of
+        // 256 (one per invocation), so any subgroup size fits; the sizes are
+        // kept only to be reported.
+        let subgroups = (wanted.subgroups && adapter.features().contains(wgpu::Features::SUBGROUP))
+            .then_some((info.subgroup_min_size, info.subgroup_max_size));
+        let required_features = match subgroups {
+            Some(_) => wgpu::Features::SUBGROUP,
+            None => wgpu::Features::empty(),
+        };
         let (device, queue) = block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("motionmcp"),
-            required_features: wgpu::Features::empty(),
+            required_features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -111,7 +147,7 @@ impl Gpu {
             tracing::error!(error = %e, "GPU validation error");
             *sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
         }));
-        let kernels = kernels::Kernels::new(&device);
+        let kernels = kernels::Kernels::new(&device, subgroups.is_some());
         let pending = poller::start(&device)?;
         let uniform_slot = (limits.min_uniform_buffer_offset_alignment as usize).max(256);
         Ok(Arc::new(Gpu {
@@ -119,6 +155,7 @@ impl Gpu {
             queue,
             info,
             limits,
+            subgroups,
             kernels,
             error,
             pending,
@@ -136,6 +173,7 @@ impl Gpu {
             driver: format!("{} {}", self.info.driver, self.info.driver_info)
                 .trim()
                 .to_string(),
+            subgroups: self.subgroups,
         }
     }
 
@@ -223,6 +261,11 @@ pub struct AdapterInfo {
     pub device_type: String,
     /// Driver name and version.
     pub driver: String,
+    /// The adapter's subgroup sizes (least, most) when the row kernels
+    /// reduce with subgroup operations; `None` when they reduce through
+    /// workgroup memory alone (no `Features::SUBGROUP`, or turned off in
+    /// [`GpuOptions`]).
+    pub subgroups: Option<(u32, u32)>,
 }
 
 impl AdapterInfo {
@@ -236,9 +279,14 @@ impl std::fmt::Display for AdapterInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} ({}, {}, {})",
+            "{} ({}, {}, {}; ",
             self.adapter, self.backend, self.device_type, self.driver
-        )
+        )?;
+        match self.subgroups {
+            Some((least, most)) if least == most => write!(f, "subgroups of {least})"),
+            Some((least, most)) => write!(f, "subgroups of {least}-{most})"),
+            None => write!(f, "no subgroups)"),
+        }
     }
 }
 

@@ -87,6 +87,8 @@ pub struct Session {
     deadline: Option<Instant>,
     /// Bound where a kernel declares an input the op does not use.
     dummy: wgpu::Buffer,
+    /// The matmul kernel `matmul` and `linear` run (`Auto` by default).
+    pub(crate) matmul_kernel: crate::MatmulKernel,
 }
 
 impl Session {
@@ -123,6 +125,7 @@ impl Session {
             retired: Vec::new(),
             deadline: None,
             dummy,
+            matmul_kernel: crate::MatmulKernel::Auto,
         }
     }
 

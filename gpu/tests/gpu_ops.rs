@@ -21,7 +21,8 @@ use std::sync::{Arc, OnceLock};
 
 use motionmcp_gpu::reference::{self as cpu, Array};
 use motionmcp_gpu::{
-    BinaryOp, DType, Gpu, GpuChoice, Quota, ReduceOp, Session, Tensor, TensorError, UnaryOp,
+    BinaryOp, DType, Gpu, GpuChoice, GpuOptions, Quota, ReduceOp, Session, Tensor, TensorError,
+    UnaryOp,
 };
 
 fn gpu() -> Arc<Gpu> {
@@ -381,6 +382,200 @@ fn linear_is_x_times_w_transposed_plus_bias() {
     assert!(matches!(s.linear(&x, &w, None), Err(TensorError::Shape(_))));
 }
 
+// Matmul kernel variants (issue #15): each forced variant against the
+// reference, at shapes that cover partial tiles on both axes, depths below
+// and between the tile depths, k and n that are not multiples of 4 (the
+// vec4 kernels fall back to the general one), batches, both B layouts,
+// half operands and the fused linear epilogue.
+
+/// `matmul` and `linear` of one session under every matmul kernel.
+fn each_matmul_kernel(s: &mut Session, mut f: impl FnMut(&mut Session, &str)) {
+    for kernel in motionmcp_gpu::MatmulKernel::ALL {
+        s.set_matmul_kernel(kernel);
+        f(s, &format!("{kernel:?}"));
+    }
+    s.set_matmul_kernel(motionmcp_gpu::MatmulKernel::Auto);
+}
+
+#[test]
+fn every_matmul_kernel_matches_the_reference() {
+    let mut s = session();
+    let cases: &[(&[usize], &[usize])] = &[
+        (&[1, 1], &[1, 1]),
+        // k = 4, below the vec4 kernels' tile depth of 8.
+        (&[7, 4], &[4, 8]),
+        // Two by three 128x128 tiles, the last ones partial; k = 36 ends in
+        // half a depth tile.
+        (&[130, 36], &[36, 260]),
+        (&[65, 64], &[64, 132]),
+        // Four 64-row tiles.
+        (&[200, 8], &[8, 136]),
+        (&[3, 33, 20], &[3, 20, 12]),
+        (&[2, 1, 7, 12], &[3, 12, 8]),
+        // k, then n, not a multiple of 4: the general kernel.
+        (&[5, 33], &[33, 12]),
+        (&[9, 16], &[16, 10]),
+        // No depth at all: zeros.
+        (&[3, 0], &[0, 8]),
+    ];
+    each_matmul_kernel(&mut s, |s, kernel| {
+        for (i, (sa, sb)) in cases.iter().enumerate() {
+            let a = array(sa, 1500 + i as u64, -1.0, 1.0);
+            let b = array(sb, 1600 + i as u64, -1.0, 1.0);
+            let (ta, tb) = (upload(s, &a), upload(s, &b));
+            let y = s.matmul(&ta, &tb).unwrap();
+            check(
+                s,
+                &format!("{kernel}: matmul {sa:?} @ {sb:?}"),
+                &y,
+                &cpu::matmul(&a, &b),
+                1e-4,
+                1e-5,
+            );
+        }
+    });
+}
+
+#[test]
+fn every_matmul_kernel_computes_linear_with_and_without_bias() {
+    let mut s = session();
+    // (rows, in, out): nn.Linear's [out, in] weight is the transposed B,
+    // read along k, so any out goes through the vec4 kernels.
+    let shapes = [
+        (1, 4, 1),
+        (7, 33, 5),
+        (130, 36, 259),
+        (65, 64, 130),
+        (200, 8, 131),
+        (3, 1000, 7),
+    ];
+    each_matmul_kernel(&mut s, |s, kernel| {
+        for (i, &(rows, inf, outf)) in shapes.iter().enumerate() {
+            let x = array(&[rows, inf], 1700 + i as u64, -1.0, 1.0);
+            let w = array(&[outf, inf], 1800 + i as u64, -1.0, 1.0);
+            let b = array(&[outf], 1900 + i as u64, -1.0, 1.0);
+            let (tx, tw, tb) = (upload(s, &x), upload(s, &w), upload(s, &b));
+            let y = s.linear(&tx, &tw, Some(&tb)).unwrap();
+            let what = format!("{kernel}: linear {rows}x{inf}->{outf}");
+            check(s, &what, &y, &cpu::linear(&x, &w, Some(&b)), 1e-4, 1e-5);
+            let y = s.linear(&tx, &tw, None).unwrap();
+            let what = format!("{what} without bias");
+            check(s, &what, &y, &cpu::linear(&x, &w, None), 1e-4, 1e-5);
+        }
+        // Half weights and bias, and a half A: the general kernel, whatever
+        // was asked for.
+        for dtype in [DType::F16, DType::BF16] {
+            let x = array(&[130, 36], 2000, -1.0, 1.0);
+            let w = array(&[259, 36], 2001, -1.0, 1.0);
+            let b = array(&[259], 2002, -1.0, 1.0);
+            let tx = upload(s, &x);
+            let (tw, rw) = half_of(s, &w, dtype);
+            let (tb, rb) = half_of(s, &b, dtype);
+            let y = s.linear(&tx, &tw, Some(&tb)).unwrap();
+            let what = format!("{kernel}: linear with {dtype} weights");
+            check(s, &what, &y, &cpu::linear(&x, &rw, Some(&rb)), 1e-4, 1e-5);
+            let (hx, rx) = half_of(s, &x, dtype);
+            let tw = upload(s, &w);
+            let y = s.linear(&hx, &tw, Some(&tb)).unwrap();
+            let what = format!("{kernel}: linear of {dtype} x");
+            check(s, &what, &y, &cpu::linear(&rx, &w, Some(&rb)), 1e-4, 1e-5);
+        }
+    });
+}
+
+#[test]
+fn fused_linear_applies_bias_activation_and_residual() {
+    let mut s = session();
+    // 3-D input (the residual stream's shape), a fallback shape, and one
+    // with f16 weights (the general kernel's epilogue).
+    let shapes: [(&[usize], usize, Option<DType>); 3] = [
+        (&[2, 65, 64], 130, None),
+        (&[7, 33], 5, None),
+        (&[130, 36], 259, Some(DType::F16)),
+    ];
+    let mut activations = vec![None];
+    activations.extend(motionmcp_gpu::Activation::ALL.map(Some));
+    each_matmul_kernel(&mut s, |s, kernel| {
+        for (i, &(xs, outf, wtype)) in shapes.iter().enumerate() {
+            let inf = xs[xs.len() - 1];
+            let mut out_shape = xs[..xs.len() - 1].to_vec();
+            out_shape.push(outf);
+            let seed = 2100 + 10 * i as u64;
+            // Wide enough that GELU's and SiLU's curved parts are used.
+            let x = array(xs, seed, -2.0, 2.0);
+            let w = array(&[outf, inf], seed + 1, -0.5, 0.5);
+            let b = array(&[outf], seed + 2, -1.0, 1.0);
+            let r = array(&out_shape, seed + 3, -1.0, 1.0);
+            let (tx, tb, tr) = (upload(s, &x), upload(s, &b), upload(s, &r));
+            let (tw, w) = match wtype {
+                Some(dtype) => half_of(s, &w, dtype),
+                None => (upload(s, &w), w),
+            };
+            for &act in &activations {
+                for bias in [false, true] {
+                    for residual in [false, true] {
+                        let y = s
+                            .linear_fused(
+                                &tx,
+                                &tw,
+                                bias.then_some(&tb),
+                                act,
+                                residual.then_some(&tr),
+                            )
+                            .unwrap();
+                        let mut want = cpu::linear(&x, &w, bias.then_some(&b));
+                        if let Some(act) = act {
+                            want = cpu::unary(&want, act.unary());
+                        }
+                        if residual {
+                            want = cpu::binary(&want, &r, BinaryOp::Add);
+                        }
+                        let what = format!(
+                            "{kernel}: linear_fused {xs:?}->{outf} {wtype:?} weights, \
+                             {act:?}, bias {bias}, residual {residual}"
+                        );
+                        check(s, &what, &y, &want, 1e-4, 1e-5);
+                    }
+                }
+            }
+        }
+    });
+    // The residual is the output's shape, in f32.
+    let x = s.full(&[2, 4], 1.0).unwrap();
+    let w = s.full(&[3, 4], 1.0).unwrap();
+    let wrong = s.full(&[3, 2], 1.0).unwrap();
+    let gelu = Some(motionmcp_gpu::Activation::Gelu);
+    let err = s.linear_fused(&x, &w, None, gelu, Some(&wrong));
+    assert!(matches!(err, Err(TensorError::Shape(_))), "{err:?}");
+    let f32_r = s.full(&[2, 3], 1.0).unwrap();
+    let half = s.cast(&f32_r, DType::F16).unwrap();
+    let err = s.linear_fused(&x, &w, None, gelu, Some(&half));
+    assert!(matches!(err, Err(TensorError::DType(_))), "{err:?}");
+}
+
+#[test]
+fn fused_gelu_equals_linear_then_gelu() {
+    // The epilogue's GELU is elementwise.wgsl's formula: fused and unfused
+    // agree to float rounding, far tighter than either to the reference.
+    let mut s = session();
+    let x = array(&[33, 64], 2200, -3.0, 3.0);
+    let w = array(&[132, 64], 2201, -0.5, 0.5);
+    let b = array(&[132], 2202, -1.0, 1.0);
+    let (tx, tw, tb) = (upload(&mut s, &x), upload(&mut s, &w), upload(&mut s, &b));
+    each_matmul_kernel(&mut s, |s, kernel| {
+        for act in motionmcp_gpu::Activation::ALL {
+            let fused = s
+                .linear_fused(&tx, &tw, Some(&tb), Some(act), None)
+                .unwrap();
+            let plain = s.linear(&tx, &tw, Some(&tb)).unwrap();
+            let unfused = s.unary(&plain, act.unary()).unwrap();
+            let want = Array::new(s.read_f32(&unfused).unwrap(), &[33, 132]);
+            let what = format!("{kernel}: fused {act:?}");
+            check(s, &what, &fused, &want, 1e-6, 1e-7);
+        }
+    });
+}
+
 #[test]
 fn reductions_softmax_and_norms_match_the_reference() {
     let mut s = session();
@@ -476,6 +671,162 @@ fn layer_norm_keeps_precision_for_large_means() {
         1e-4,
         1e-4,
     );
+}
+
+/// The adapter opened with subgroup operations allowed (`true`: what
+/// `Gpu::open` does) or refused (`false`: the workgroup-memory fallback),
+/// one device each for the whole test binary.
+fn gpu_with_subgroups(allowed: bool) -> Arc<Gpu> {
+    static ON: OnceLock<Arc<Gpu>> = OnceLock::new();
+    static OFF: OnceLock<Arc<Gpu>> = OnceLock::new();
+    let cell = if allowed { &ON } else { &OFF };
+    cell.get_or_init(|| {
+        let gpu = Gpu::open_with(GpuChoice::Auto, GpuOptions { subgroups: allowed })
+            .expect("a GPU adapter (lavapipe in CI)");
+        if allowed && gpu.describe().subgroups.is_none() {
+            eprintln!(
+                "WARNING: {} has no subgroup operations: the subgroup row kernels \
+                 are NOT tested here, only the workgroup-memory fallback",
+                gpu.describe()
+            );
+        }
+        gpu
+    })
+    .clone()
+}
+
+/// Both variants of the row kernels, each with its own session: the label
+/// says which one failed.
+fn both_row_variants() -> Vec<(&'static str, Session)> {
+    [(true, "subgroups"), (false, "workgroup memory")]
+        .into_iter()
+        .map(|(allowed, label)| {
+            let gpu = gpu_with_subgroups(allowed);
+            let label = match (allowed, gpu.describe().subgroups) {
+                (true, None) => "subgroups asked, absent",
+                _ => label,
+            };
+            (label, Session::new(gpu, Quota::new(1 << 30)))
+        })
+        .collect()
+}
+
+/// Row lengths around subgroup and workgroup edges: partial subgroups
+/// (3, 31, 33), one short of and one past a workgroup's 256 (255, 257), and
+/// rows that take each invocation round the stride loop several times.
+const ROW_LENGTHS: [usize; 8] = [1, 3, 31, 33, 255, 257, 1024, 4099];
+
+#[test]
+fn row_kernels_say_whether_they_use_subgroups() {
+    let on = gpu_with_subgroups(true).describe();
+    let off = gpu_with_subgroups(false).describe();
+    println!("subgroups allowed: {on}");
+    println!("subgroups refused: {off}");
+    assert_eq!(off.subgroups, None);
+    if let Some((least, most)) = on.subgroups {
+        assert!(least.is_power_of_two() && most.is_power_of_two() && least <= most);
+        assert!(on.to_string().contains("subgroups of"));
+    }
+    assert!(off.to_string().contains("no subgroups"));
+}
+
+#[test]
+fn softmax_with_and_without_subgroups_matches_the_reference() {
+    for (variant, mut s) in both_row_variants() {
+        for (i, &len) in ROW_LENGTHS.iter().enumerate() {
+            let mut x = array(&[3, len], 1500 + i as u64, -8.0, 8.0);
+            // Masked entries, as attention scores carry them: every fifth
+            // of the second row (never all of it). A large last value in
+            // the third row, in the workgroup's last subgroup at lengths 255
+            // and 1024: exp overflows unless the true max is subtracted.
+            for j in (1..len).step_by(5) {
+                x.data[len + j] = f32::NEG_INFINITY;
+            }
+            x.data[3 * len - 1] = 100.0;
+            let t = upload(&mut s, &x);
+            let y = s.softmax(&t).unwrap();
+            check(
+                &mut s,
+                &format!("softmax [3, {len}] ({variant})"),
+                &y,
+                &cpu::softmax(&x),
+                1e-4,
+                1e-6,
+            );
+        }
+        assert_eq!(s.gpu().take_error(), None);
+    }
+}
+
+#[test]
+fn norms_with_and_without_subgroups_match_the_reference() {
+    for (variant, mut s) in both_row_variants() {
+        for (i, &len) in ROW_LENGTHS.iter().enumerate() {
+            // Row 0 centred, row 1 around 1000 (LayerNorm's shift keeps the
+            // spread's precision), row 2 around -300 with a wide spread.
+            let mut x = array(&[3, len], 1600 + i as u64, -3.0, 3.0);
+            for v in &mut x.data[len..2 * len] {
+                *v = 1000.0 + *v * 0.01;
+            }
+            for v in &mut x.data[2 * len..] {
+                *v = -300.0 + *v * 40.0;
+            }
+            let w = array(&[len], 1700 + i as u64, 0.5, 1.5);
+            let b = array(&[len], 1800 + i as u64, -0.5, 0.5);
+            let (t, tw, tb) = (upload(&mut s, &x), upload(&mut s, &w), upload(&mut s, &b));
+            let y = s.layer_norm(&t, Some(&tw), Some(&tb), 1e-5).unwrap();
+            check(
+                &mut s,
+                &format!("layer_norm [3, {len}] ({variant})"),
+                &y,
+                &cpu::layer_norm(&x, Some(&w), Some(&b), 1e-5),
+                1e-4,
+                1e-4,
+            );
+            let y = s.layer_norm(&t, None, None, 1e-5).unwrap();
+            check(
+                &mut s,
+                &format!("layer_norm plain [3, {len}] ({variant})"),
+                &y,
+                &cpu::layer_norm(&x, None, None, 1e-5),
+                1e-4,
+                1e-4,
+            );
+            let y = s.rms_norm(&t, Some(&tw), 1e-6).unwrap();
+            check(
+                &mut s,
+                &format!("rms_norm [3, {len}] ({variant})"),
+                &y,
+                &cpu::rms_norm(&x, Some(&w), 1e-6),
+                1e-4,
+                1e-5,
+            );
+        }
+        assert_eq!(s.gpu().take_error(), None);
+    }
+}
+
+#[test]
+fn reductions_with_and_without_subgroups_match_the_reference() {
+    for (variant, mut s) in both_row_variants() {
+        for (i, &len) in ROW_LENGTHS.iter().enumerate() {
+            // The reduced axis in the middle, so the kernel strides.
+            let x = array(&[2, len, 3], 1900 + i as u64, -3.0, 3.0);
+            let t = upload(&mut s, &x);
+            for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max] {
+                let y = s.reduce(&t, op, 1, false).unwrap();
+                check(
+                    &mut s,
+                    &format!("{op:?} over {len} ({variant})"),
+                    &y,
+                    &cpu::reduce(&x, op, 1, false),
+                    1e-4,
+                    1e-4,
+                );
+            }
+        }
+        assert_eq!(s.gpu().take_error(), None);
+    }
 }
 
 #[test]

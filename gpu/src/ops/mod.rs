@@ -9,6 +9,8 @@ mod layout;
 mod linalg;
 mod norm;
 
+pub use linalg::{Activation, MatmulKernel};
+
 /// Elementwise maths on floats; the order matches the WGSL `switch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnaryOp {
