@@ -92,6 +92,20 @@ fn reference() -> Vec<(String, Array, f32, f32)> {
         ("matmul".into(), cpu::matmul(&a, &b), SUMS),
         ("linear".into(), cpu::linear(&a, &w, Some(&bias)), SUMS),
         ("linear_nobias".into(), cpu::linear(&a, &w, None), SUMS),
+        (
+            "linear_gelu_residual".into(),
+            cpu::binary(
+                &cpu::unary(&cpu::linear(&a, &w, Some(&bias)), UnaryOp::Gelu),
+                &c,
+                BinaryOp::Add,
+            ),
+            SUMS,
+        ),
+        (
+            "linear_relu".into(),
+            cpu::unary(&cpu::linear(&a, &w, None), UnaryOp::Relu),
+            SUMS,
+        ),
     ];
     for (name, op) in [
         ("add", BinaryOp::Add),
@@ -285,6 +299,7 @@ fn misuse_gets_the_same_typed_error_in_every_language() {
         ("count", "Shape"),
         ("missing", "NotFound"),
         ("escape", "NotFound"),
+        ("activation", "InvalidArgument"),
     ] {
         let messages: Vec<String> = PROBES
             .iter()
@@ -303,6 +318,14 @@ fn misuse_gets_the_same_typed_error_in_every_language() {
             messages.iter().all(|m| *m == messages[0]),
             "{case}: the languages disagree: {messages:?}"
         );
+        if case == "activation" {
+            // The refusal names the op and what would have been accepted.
+            assert!(
+                messages[0].ends_with("one of gelu, gelu-tanh, silu, relu; got tanh"),
+                "{}",
+                messages[0]
+            );
+        }
     }
 }
 

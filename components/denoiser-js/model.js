@@ -89,10 +89,7 @@ export class Denoiser {
   timeEmbedding(t) {
     const freqs = this.freqs.mul(t);
     const e = Tensor.concat([freqs.sin(), freqs.cos()], 0).reshape([1, 1, this.d]);
-    return e
-      .linear(...this.time1)
-      .silu()
-      .linear(...this.time2);
+    return e.linear(...this.time1, { activation: "silu" }).linear(...this.time2);
   }
 
   /** [1, 1, d]: the mean byte embedding of the prompt (zeros when empty). */
@@ -112,17 +109,13 @@ export class Denoiser {
       .reshape([b, n, 3, heads, d / heads])
       .permute([2, 0, 3, 1, 4]);
     const [q, k, v] = [qkv.select(0, 0), qkv.select(0, 1), qkv.select(0, 2)];
-    const a = Tensor.attention(q, k, v)
+    // The GELU and both residual adds happen in the matmuls' epilogues.
+    const y = Tensor.attention(q, k, v)
       .permute([0, 2, 1, 3])
       .reshape([b, n, d])
-      .linear(...p.out);
-    const y = x.add(a);
-    const ff = y
-      .layerNorm(...p.ln2, 1e-5)
-      .linear(...p.ff1)
-      .gelu()
-      .linear(...p.ff2);
-    return y.add(ff);
+      .linear(...p.out, { residual: x });
+    const ff = y.layerNorm(...p.ln2, 1e-5).linear(...p.ff1, { activation: "gelu" });
+    return ff.linear(...p.ff2, { residual: y });
   }
 
   /** Predicted noise for x [b, frames, features] under conditions [b, 1, d]. */

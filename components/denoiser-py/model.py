@@ -73,7 +73,7 @@ class Denoiser:
         """[1, 1, d] sinusoidal embedding of step ``t`` through the time MLP."""
         freqs = self.freqs * t
         e = Tensor.concat([freqs.sin(), freqs.cos()], 0).reshape(1, 1, self.d)
-        return e.linear(*self.time1).silu().linear(*self.time2)
+        return e.linear(*self.time1, activation="silu").linear(*self.time2)
 
     def text_embedding(self, prompt):
         """[1, 1, d]: the mean byte embedding of the prompt (zeros when empty)."""
@@ -88,10 +88,11 @@ class Denoiser:
         h = x.layer_norm(*p.ln1, 1e-5)
         qkv = h.linear(*p.qkv).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.select(0, 0), qkv.select(0, 1), qkv.select(0, 2)
-        a = Tensor.attention(q, k, v).permute(0, 2, 1, 3).reshape(b, n, d).linear(*p.out)
-        x = x + a
-        f = x.layer_norm(*p.ln2, 1e-5).linear(*p.ff1).gelu().linear(*p.ff2)
-        return x + f
+        # The GELU and both residual adds happen in the matmuls' epilogues.
+        a = Tensor.attention(q, k, v).permute(0, 2, 1, 3).reshape(b, n, d)
+        x = a.linear(*p.out, residual=x)
+        f = x.layer_norm(*p.ln2, 1e-5).linear(*p.ff1, activation="gelu")
+        return f.linear(*p.ff2, residual=x)
 
     def eps(self, x, t, cond):
         """Predicted noise for x [b, frames, features] under conditions [b, 1, d]."""

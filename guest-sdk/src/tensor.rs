@@ -9,7 +9,7 @@
 //! A pre-norm transformer block, as a backbone would write it:
 //!
 //! ```no_run
-//! use motionmcp_guest::tensor::{Tensor, TensorError};
+//! use motionmcp_guest::tensor::{Tensor, TensorError, UnaryOp};
 //!
 //! struct Block { ln1_w: Tensor, ln1_b: Tensor, qkv_w: Tensor, qkv_b: Tensor,
 //!                out_w: Tensor, out_b: Tensor, ln2_w: Tensor, ln2_b: Tensor,
@@ -23,16 +23,13 @@
 //!         .reshape(&[b as i32, n as i32, 3, heads as i32, (d / heads) as i32])?
 //!         .permute(&[2, 0, 3, 1, 4])?;                             // [3, b, heads, n, d/heads]
 //!     let (q, k, v) = (qkv.select(0, 0)?, qkv.select(0, 1)?, qkv.select(0, 2)?);
-//!     let a = Tensor::attention(&q, &k, &v, None, None)?          // [b, heads, n, d/heads]
+//!     let x = Tensor::attention(&q, &k, &v, None, None)?          // [b, heads, n, d/heads]
 //!         .permute(&[0, 2, 1, 3])?
 //!         .reshape(&[b as i32, n as i32, d as i32])?
-//!         .linear(&p.out_w, Some(&p.out_b))?;
-//!     let x = (x + &a)?;
+//!         .linear_fused(&p.out_w, Some(&p.out_b), None, Some(x))?;  // x + out(attention)
 //!     let f = x.layer_norm(Some(&p.ln2_w), Some(&p.ln2_b), 1e-5)?
-//!         .linear(&p.ff1_w, Some(&p.ff1_b))?
-//!         .gelu()?
-//!         .linear(&p.ff2_w, Some(&p.ff2_b))?;
-//!     &x + &f
+//!         .linear_fused(&p.ff1_w, Some(&p.ff1_b), Some(UnaryOp::Gelu), None)?;
+//!     f.linear_fused(&p.ff2_w, Some(&p.ff2_b), None, Some(&x))      // x + ff2(f)
 //! }
 //! ```
 
@@ -232,6 +229,29 @@ impl Tensor {
     /// `self @ weight^T + bias` (PyTorch's `nn.Linear`).
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor, TensorError> {
         self.0.linear(&weight.0, bias.map(|b| &b.0)).map(Tensor)
+    }
+
+    /// `activation(self @ weight^T + bias) + residual` in one kernel, a
+    /// pass over the output cheaper for each of the two than `linear`
+    /// followed by the unary op and the add. `activation` is
+    /// [`UnaryOp::Gelu`], [`UnaryOp::GeluTanh`], [`UnaryOp::Silu`] or
+    /// [`UnaryOp::Relu`] (others are `InvalidArgument`); `residual` is f32
+    /// with the result's shape.
+    pub fn linear_fused(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        activation: Option<UnaryOp>,
+        residual: Option<&Tensor>,
+    ) -> Result<Tensor, TensorError> {
+        self.0
+            .linear_fused(
+                &weight.0,
+                bias.map(|b| &b.0),
+                activation,
+                residual.map(|r| &r.0),
+            )
+            .map(Tensor)
     }
 
     /// Softmax over the last axis.

@@ -96,6 +96,15 @@ test("numbers are operands: add/sub/mul through scale, the others as a [1] tenso
     assert.deepEqual(Tensor.names("w.safetensors"), ["w"]);
     w.linear(w);
     assert.equal(host.calls.linear.bias, undefined);
+    // The options take the fused call; omitted ones pass as the WIT's none.
+    w.linear(w, null, { activation: "gelu" });
+    assert.deepEqual(
+      [host.calls.linearFused.bias, host.calls.linearFused.activation, host.calls.linearFused.residual],
+      [undefined, "gelu", undefined],
+    );
+    w.linear(w, w, { residual: w });
+    assert.equal(host.calls.linearFused.activation, undefined);
+    assert.ok(host.calls.linearFused.residual instanceof Object);
     assert.deepEqual(w.select(0, 1).shape, [2]);
   });
 });

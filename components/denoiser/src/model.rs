@@ -1,6 +1,6 @@
 //! The network and the sampler, written against `motionmcp_guest::tensor`.
 
-use motionmcp_guest::tensor::{Dtype, Tensor, TensorError};
+use motionmcp_guest::tensor::{Dtype, Tensor, TensorError, UnaryOp};
 use motionmcp_guest::GuidanceType;
 
 /// One pre-norm transformer block's weights.
@@ -105,9 +105,13 @@ impl Denoiser {
         let freqs = (&self.freqs * t)?;
         let e =
             Tensor::concat(&[&freqs.sin()?, &freqs.cos()?], 0)?.reshape(&[1, 1, self.d as i32])?;
-        e.linear(&self.time1.0, Some(&self.time1.1))?
-            .silu()?
-            .linear(&self.time2.0, Some(&self.time2.1))
+        e.linear_fused(
+            &self.time1.0,
+            Some(&self.time1.1),
+            Some(UnaryOp::Silu),
+            None,
+        )?
+        .linear(&self.time2.0, Some(&self.time2.1))
     }
 
     /// [1, 1, d]: the mean byte embedding of the prompt (zeros when empty).
@@ -132,17 +136,16 @@ impl Denoiser {
             .reshape(&[b, n, 3, heads, d / heads])?
             .permute(&[2, 0, 3, 1, 4])?;
         let (q, k, v) = (qkv.select(0, 0)?, qkv.select(0, 1)?, qkv.select(0, 2)?);
-        let a = Tensor::attention(&q, &k, &v, None, None)?
+        // The GELU and both residual adds happen in the matmuls' epilogues
+        // (`linear_fused`), each saving a pass over the activations.
+        let x = Tensor::attention(&q, &k, &v, None, None)?
             .permute(&[0, 2, 1, 3])?
             .reshape(&[b, n, d])?
-            .linear(&p.out.0, Some(&p.out.1))?;
-        let x = (x + &a)?;
+            .linear_fused(&p.out.0, Some(&p.out.1), None, Some(x))?;
         let f = x
             .layer_norm(Some(&p.ln2.0), Some(&p.ln2.1), 1e-5)?
-            .linear(&p.ff1.0, Some(&p.ff1.1))?
-            .gelu()?
-            .linear(&p.ff2.0, Some(&p.ff2.1))?;
-        &x + &f
+            .linear_fused(&p.ff1.0, Some(&p.ff1.1), Some(UnaryOp::Gelu), None)?;
+        f.linear_fused(&p.ff2.0, Some(&p.ff2.1), None, Some(&x))
     }
 
     /// Predicted noise for x [b, frames, features] under conditions [b, 1, d].

@@ -2,7 +2,7 @@
 //! on the host's GPU tensor API. Nothing is read back inside a step: the
 //! root-to-local-root conversion between the stages is tensor ops too.
 
-use motionmcp_guest::tensor::{BinaryOp, Dtype, Tensor, TensorError};
+use motionmcp_guest::tensor::{BinaryOp, Dtype, Tensor, TensorError, UnaryOp};
 
 use crate::cpu::{self, GLOBAL_ROOT_DIM, MOTION_DIM};
 
@@ -56,6 +56,16 @@ fn f32_pair(name: &str) -> Result<(Tensor, Tensor), TensorError> {
 
 fn lin(x: &Tensor, p: &Pair) -> Result<Tensor, TensorError> {
     x.linear(&p.0, p.1.as_ref())
+}
+
+/// `activation(x @ W^T + b) + residual` in one kernel.
+fn fused(
+    x: &Tensor,
+    p: &Pair,
+    activation: Option<UnaryOp>,
+    residual: Option<&Tensor>,
+) -> Result<Tensor, TensorError> {
+    x.linear_fused(&p.0, p.1.as_ref(), activation, residual)
 }
 
 impl Stage {
@@ -329,10 +339,16 @@ impl Model {
         let a = Tensor::attention(&q, &k, &v, None, None)?
             .permute(&[0, 2, 1, 3])?
             .reshape(&[b, n, w])?;
-        let a = lin(&a, &l.out_proj)?;
-        let s = (s + &a)?.layer_norm(Some(&l.norm1.0), Some(&l.norm1.1), 1e-5)?;
-        let f = lin(&lin(&s, &l.linear1)?.gelu()?, &l.linear2)?;
-        (&s + &f)?.layer_norm(Some(&l.norm2.0), Some(&l.norm2.1), 1e-5)
+        // The residual adds and the GELU ride in the matmuls' epilogues
+        // (`linear_fused`): three elementwise passes over the activations
+        // fewer per layer, the same sums.
+        let s = fused(&a, &l.out_proj, None, Some(s))?.layer_norm(
+            Some(&l.norm1.0),
+            Some(&l.norm1.1),
+            1e-5,
+        )?;
+        let f = fused(&s, &l.linear1, Some(UnaryOp::Gelu), None)?;
+        fused(&f, &l.linear2, None, Some(&s))?.layer_norm(Some(&l.norm2.0), Some(&l.norm2.1), 1e-5)
     }
 
     /// One stage: x [rows, T, in] at training step `t` -> [rows, T, out].
@@ -348,7 +364,10 @@ impl Model {
     ) -> Result<Tensor, TensorError> {
         let w = self.dims.width;
         let pe_t = Tensor::from_vec(&cpu::pe_rows(w, t, 1), &[1, 1, w])?;
-        let tau = lin(&lin(&pe_t, &stage.time0)?.silu()?, &stage.time2)?;
+        let tau = lin(
+            &fused(&pe_t, &stage.time0, Some(UnaryOp::Silu), None)?,
+            &stage.time2,
+        )?;
         let tau = tile(&(&tau + &c.pe_time)?, c.rows)?;
         let m = (&lin(x, &stage.input)? + &c.pe_motion)?;
         let mut s = Tensor::concat(&[&prefix.text, &tau, &prefix.heading, &m], 1)?;

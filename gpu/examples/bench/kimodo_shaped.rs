@@ -2,6 +2,10 @@
 //! workload issue #15 measures against PyTorch eager. The architecture is
 //! the published one (fact sheet §1.5-1.6), written a second time, op for
 //! op, in `scripts/torch_bench.py`: change one, change the other.
+//! Here the time MLP's SiLU, the out projection's and linear2's residual
+//! adds and linear1's GELU run in the matmuls' epilogues
+//! (`Session::linear_fused`, as components/kimodo does): the same maths as
+//! PyTorch's separate ops, with fewer passes.
 //!
 //! One denoiser call runs two stages (root: 738 -> 5, body: 737 -> 364),
 //! each: input projection; text tokens (50 x 4096 -> width); a time token
@@ -19,7 +23,7 @@
 
 use std::time::Instant;
 
-use motionmcp_gpu::{BinaryOp, Session, Tensor, UnaryOp};
+use motionmcp_gpu::{Activation, BinaryOp, Session, Tensor};
 
 /// Text tokens (padded to 50) and the time and heading tokens.
 const PREFIX: usize = 52;
@@ -228,6 +232,20 @@ impl Denoiser {
         s.linear(x, &l.weight, Some(&l.bias)).unwrap()
     }
 
+    /// `activation(lin(x)) + residual` in the matmul's epilogue, as
+    /// components/kimodo computes it: the same maths as PyTorch's separate
+    /// ops, a pass over the output fewer for each.
+    fn fused(
+        s: &mut Session,
+        x: &Tensor,
+        l: &Linear,
+        activation: Option<Activation>,
+        residual: Option<&Tensor>,
+    ) -> Tensor {
+        s.linear_fused(x, &l.weight, Some(&l.bias), activation, residual)
+            .unwrap()
+    }
+
     /// One stage over `x` [passes, frames, inputs]; `time` is the sinusoid
     /// row of the step, [passes, 1, width].
     fn stage(&self, s: &mut Session, st: &Stage, x: &Tensor, time: &Tensor) -> Tensor {
@@ -240,8 +258,7 @@ impl Denoiser {
         let (p, n) = (self.passes, self.shape.tokens());
         let m = Self::lin(s, x, &st.input);
         let e = Self::lin(s, &self.text, &st.text);
-        let tau = Self::lin(s, time, &st.time1);
-        let tau = s.unary(&tau, UnaryOp::Silu).unwrap();
+        let tau = Self::fused(s, time, &st.time1, Some(Activation::Silu), None);
         let tau = Self::lin(s, &tau, &st.time2);
         let head = Self::lin(s, &self.heading, &st.heading);
         let seq = s.concat(&[&e, &tau, &head, &m], 1).unwrap();
@@ -259,8 +276,7 @@ impl Denoiser {
             let a = s.attention(&q, &k, &v, Some(&self.keep), None).unwrap();
             let a = s.permute(&a, &[0, 2, 1, 3]).unwrap();
             let a = s.reshape(&a, &dims(&[p, n, w])).unwrap();
-            let a = Self::lin(s, &a, &layer.out);
-            let sum = s.binary(&seq, &a, BinaryOp::Add).unwrap();
+            let sum = Self::fused(s, &a, &layer.out, None, Some(&seq));
             let x1 = s
                 .layer_norm(
                     &sum,
@@ -269,10 +285,8 @@ impl Denoiser {
                     1e-5,
                 )
                 .unwrap();
-            let f = Self::lin(s, &x1, &layer.ff1);
-            let f = s.unary(&f, UnaryOp::Gelu).unwrap();
-            let f = Self::lin(s, &f, &layer.ff2);
-            let sum = s.binary(&x1, &f, BinaryOp::Add).unwrap();
+            let f = Self::fused(s, &x1, &layer.ff1, Some(Activation::Gelu), None);
+            let sum = Self::fused(s, &f, &layer.ff2, None, Some(&x1));
             seq = s
                 .layer_norm(
                     &sum,

@@ -369,9 +369,22 @@ export class Tensor {
     return made(() => raw(this).matmul(raw(other, "the other operand")));
   }
 
-  /** `this @ weight^T + bias` (PyTorch's `nn.Linear`); `bias` may be omitted. */
-  linear(weight, bias = null) {
-    return made(() => raw(this).linear(raw(weight, "weight"), rawOrUndefined(bias, "bias")));
+  /**
+   * `this @ weight^T + bias` (PyTorch's `nn.Linear`); `bias` may be omitted.
+   * With `{ activation, residual }` it is `activation(...) + residual` in the
+   * same kernel (the WIT's `linear-fused`), a pass over the output cheaper
+   * for each than `.gelu()` or `.add(residual)` after it: `activation` is
+   * "gelu", "gelu-tanh", "silu" or "relu" (another unary op throws
+   * `InvalidArgumentError`), `residual` f32 with the result's shape.
+   */
+  linear(weight, bias = null, { activation = null, residual = null } = {}) {
+    const w = raw(weight, "weight");
+    const b = rawOrUndefined(bias, "bias");
+    if (activation === null && residual === null) {
+      return made(() => raw(this).linear(w, b));
+    }
+    const r = rawOrUndefined(residual, "residual");
+    return made(() => raw(this).linearFused(w, b, activation ?? undefined, r));
   }
 
   /** Softmax over the last axis. */

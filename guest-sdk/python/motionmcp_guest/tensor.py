@@ -10,7 +10,9 @@ round trip. Dropping the last reference to a ``Tensor`` frees its GPU memory
 
 The names are the Rust SDK's (``motionmcp_guest::tensor``) where Python
 allows: ``x.linear(w, b)``, ``x.layer_norm(w, b, 1e-5)``, ``x.sum(axis)``,
-``Tensor.attention(q, k, v)``; operators ``+ - * / @`` and unary ``-``.
+``Tensor.attention(q, k, v)``, with the Rust ``linear_fused`` as ``linear``'s
+keywords: ``x.linear(w, b, activation="gelu", residual=r)``; operators
+``+ - * / @`` and unary ``-``.
 Arithmetic operators take a ``Tensor`` or a Python number on either side:
 ``t + 1``, ``2 * t``, ``1 - t`` and ``t / 2`` are one ``scale`` pass (no
 tensor made), ``2 / t`` divides a scalar tensor. Shapes are tuples; ``dtype``
@@ -537,10 +539,28 @@ class Tensor:
         broadcast; f32, f16 or bf16 operands, an f32 result."""
         return _make(self._raw.matmul, _handle(other))
 
-    def linear(self, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    def linear(
+        self,
+        weight: Tensor,
+        bias: Optional[Tensor] = None,
+        *,
+        activation: Optional[str] = None,
+        residual: Optional[Tensor] = None,
+    ) -> Tensor:
         """``self @ weight^T + bias`` (PyTorch's ``nn.Linear`` layout:
-        weight [out, in], bias [out]); half weights are taken as stored."""
-        return _make(self._raw.linear, _handle(weight), _optional(bias))
+        weight [out, in], bias [out]); half weights are taken as stored.
+
+        ``activation`` (``'gelu'``, ``'gelu_tanh'``, ``'silu'`` or ``'relu'``;
+        another unary op raises ``InvalidArgumentError``) and ``residual`` (f32,
+        the result's shape) make it ``activation(...) + residual`` in the same
+        kernel (the WIT's ``linear-fused``), a pass over the output cheaper
+        for each than ``.gelu()`` or ``+ residual`` after it."""
+        if activation is None and residual is None:
+            return _make(self._raw.linear, _handle(weight), _optional(bias))
+        op = None if activation is None else _enum(_raw.UnaryOp, activation, "unary op")
+        return _make(
+            self._raw.linear_fused, _handle(weight), _optional(bias), op, _optional(residual)
+        )
 
     # -- normalisation and reductions ------------------------------------------------
 

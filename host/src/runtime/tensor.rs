@@ -15,7 +15,9 @@ use super::GuestState;
 use crate::bindings::mmcp::backbone::tensor as wit;
 use crate::bindings::mmcp::backbone::weights;
 use crate::gpu::weights::WeightStore;
-use crate::gpu::{BinaryOp, DType, Gpu, Quota, ReduceOp, Session, Tensor, TensorError, UnaryOp};
+use crate::gpu::{
+    Activation, BinaryOp, DType, Gpu, Quota, ReduceOp, Session, Tensor, TensorError, UnaryOp,
+};
 
 /// Live tensor handles one instance may hold. Each costs host memory (the
 /// table entry, wgpu's bookkeeping of its buffer) that the GPU quota does
@@ -118,6 +120,60 @@ fn ints<T>(
         )));
     }
     Ok(s.read(t)?.into_iter().map(convert).collect())
+}
+
+/// The gpu crate's op for the WIT's (`unary` and `linear-fused` share it).
+fn unary_op(op: wit::UnaryOp) -> UnaryOp {
+    match op {
+        wit::UnaryOp::Gelu => UnaryOp::Gelu,
+        wit::UnaryOp::GeluTanh => UnaryOp::GeluTanh,
+        wit::UnaryOp::Silu => UnaryOp::Silu,
+        wit::UnaryOp::Relu => UnaryOp::Relu,
+        wit::UnaryOp::Tanh => UnaryOp::Tanh,
+        wit::UnaryOp::Sigmoid => UnaryOp::Sigmoid,
+        wit::UnaryOp::Exp => UnaryOp::Exp,
+        wit::UnaryOp::Log => UnaryOp::Log,
+        wit::UnaryOp::Sqrt => UnaryOp::Sqrt,
+        wit::UnaryOp::Rsqrt => UnaryOp::Rsqrt,
+        wit::UnaryOp::Sin => UnaryOp::Sin,
+        wit::UnaryOp::Cos => UnaryOp::Cos,
+        wit::UnaryOp::Neg => UnaryOp::Neg,
+        wit::UnaryOp::Abs => UnaryOp::Abs,
+    }
+}
+
+/// The unary op as a matmul epilogue, when the kernel has it. Found through
+/// [`Activation::unary`], so an activation the gpu crate adds is accepted
+/// here without a second list to keep in step.
+fn fused_activation(op: wit::UnaryOp) -> Result<Activation, wit::TensorError> {
+    let want = unary_op(op);
+    Activation::ALL
+        .into_iter()
+        .find(|a| a.unary() == want)
+        .ok_or_else(|| {
+            let accepted: Vec<String> = Activation::ALL
+                .iter()
+                .map(|a| wit_name(a.unary()))
+                .collect();
+            wit::TensorError::InvalidArgument(format!(
+                "linear-fused's activation is one of {}; got {}",
+                accepted.join(", "),
+                wit_name(want)
+            ))
+        })
+}
+
+/// An op's name as the WIT spells it (`gelu-tanh`), which is how every
+/// guest SDK names it too.
+fn wit_name(op: UnaryOp) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{op:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn shape(s: &[u32]) -> Vec<usize> {
@@ -258,22 +314,7 @@ impl wit::HostTensor for GuestState {
     }
 
     fn unary(&mut self, self_: Resource<Tensor>, op: wit::UnaryOp) -> Answer<Resource<Tensor>> {
-        let op = match op {
-            wit::UnaryOp::Gelu => UnaryOp::Gelu,
-            wit::UnaryOp::GeluTanh => UnaryOp::GeluTanh,
-            wit::UnaryOp::Silu => UnaryOp::Silu,
-            wit::UnaryOp::Relu => UnaryOp::Relu,
-            wit::UnaryOp::Tanh => UnaryOp::Tanh,
-            wit::UnaryOp::Sigmoid => UnaryOp::Sigmoid,
-            wit::UnaryOp::Exp => UnaryOp::Exp,
-            wit::UnaryOp::Log => UnaryOp::Log,
-            wit::UnaryOp::Sqrt => UnaryOp::Sqrt,
-            wit::UnaryOp::Rsqrt => UnaryOp::Rsqrt,
-            wit::UnaryOp::Sin => UnaryOp::Sin,
-            wit::UnaryOp::Cos => UnaryOp::Cos,
-            wit::UnaryOp::Neg => UnaryOp::Neg,
-            wit::UnaryOp::Abs => UnaryOp::Abs,
-        };
+        let op = unary_op(op);
         self.with([&self_], |s, [x]| s.unary(x, op))
     }
 
@@ -329,6 +370,24 @@ impl wit::HostTensor for GuestState {
     ) -> Answer<Resource<Tensor>> {
         let bias = self.optional(&bias)?;
         self.with([&self_, &weight], |s, [x, w]| s.linear(x, w, bias.as_ref()))
+    }
+
+    fn linear_fused(
+        &mut self,
+        self_: Resource<Tensor>,
+        weight: Resource<Tensor>,
+        bias: Option<Resource<Tensor>>,
+        activation: Option<wit::UnaryOp>,
+        residual: Option<Resource<Tensor>>,
+    ) -> Answer<Resource<Tensor>> {
+        let activation = match activation.map(fused_activation).transpose() {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        let (bias, residual) = (self.optional(&bias)?, self.optional(&residual)?);
+        self.with([&self_, &weight], |s, [x, w]| {
+            s.linear_fused(x, w, bias.as_ref(), activation, residual.as_ref())
+        })
     }
 
     fn softmax(&mut self, self_: Resource<Tensor>) -> Answer<Resource<Tensor>> {
@@ -474,5 +533,29 @@ impl weights::Host for GuestState {
             Ok(n) => Ok(n),
             Err(e) => Err(to_wit(e)?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fused_activations_are_the_kernels_and_others_are_refused_by_name() {
+        for (op, want) in [
+            (wit::UnaryOp::Gelu, Activation::Gelu),
+            (wit::UnaryOp::GeluTanh, Activation::GeluTanh),
+            (wit::UnaryOp::Silu, Activation::Silu),
+            (wit::UnaryOp::Relu, Activation::Relu),
+        ] {
+            assert_eq!(fused_activation(op).unwrap(), want);
+        }
+        match fused_activation(wit::UnaryOp::Sigmoid) {
+            Err(wit::TensorError::InvalidArgument(m)) => assert_eq!(
+                m,
+                "linear-fused's activation is one of gelu, gelu-tanh, silu, relu; got sigmoid"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 }

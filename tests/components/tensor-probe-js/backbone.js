@@ -45,6 +45,8 @@ function ops() {
   put("matmul", a.matmul(b));
   put("linear", a.linear(w, bias));
   put("linear_nobias", a.linear(w));
+  put("linear_gelu_residual", a.linear(w, bias, { activation: "gelu", residual: c }));
+  put("linear_relu", a.linear(w, null, { activation: "relu" }));
   for (const op of BINARY) put(`binary_${op}`, x.binary(op, y));
   put("atan2", c.atan2(y));
   for (const op of UNARY) put(`unary_${op.replaceAll("-", "_")}`, x.unary(op));
@@ -86,6 +88,7 @@ const MISUSE = {
   count: () => Tensor.fromList([1, 2], [3]),
   missing: () => Tensor.load("nope.safetensors", "x"),
   escape: () => Tensor.load("../../etc/passwd", "x"),
+  activation: () => Tensor.ones([2, 3]).linear(Tensor.ones([4, 3]), null, { activation: "tanh" }),
 };
 
 // The error a misuse got, as `Kind: message` (the class name less `Error`).

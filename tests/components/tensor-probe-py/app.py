@@ -41,6 +41,8 @@ def ops():
         "matmul": a @ b,
         "linear": a.linear(w, bias),
         "linear_nobias": a.linear(w),
+        "linear_gelu_residual": a.linear(w, bias, activation="gelu", residual=c),
+        "linear_relu": a.linear(w, activation="relu"),
     }
     for op in BINARY:
         cases[f"binary_{op}"] = x.binary(op, y)
@@ -89,6 +91,7 @@ MISUSE = {
     "count": lambda: Tensor.from_list([1, 2], [3]),
     "missing": lambda: Tensor.load("nope.safetensors", "x"),
     "escape": lambda: Tensor.load("../../etc/passwd", "x"),
+    "activation": lambda: Tensor.ones([2, 3]).linear(Tensor.ones([4, 3]), activation="tanh"),
 }
 
 

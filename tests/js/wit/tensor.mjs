@@ -129,6 +129,11 @@ export class Tensor {
     return make(this.data.slice(), this.dims, "f32");
   }
 
+  linearFused(weight, bias, activation, residual) {
+    calls.linearFused = { weight, bias, activation, residual };
+    return make(this.data.slice(), this.dims, "f32");
+  }
+
   [Symbol.dispose || Symbol.for("dispose")]() {
     if (!live.delete(this)) throw new Error("dropped twice");
   }

@@ -65,6 +65,14 @@ pub fn ops() -> Result<Value, TensorError> {
     put("matmul".into(), a.matmul(&b)?)?;
     put("linear".into(), a.linear(&w, Some(&bias))?)?;
     put("linear_nobias".into(), a.linear(&w, None)?)?;
+    put(
+        "linear_gelu_residual".into(),
+        a.linear_fused(&w, Some(&bias), Some(UnaryOp::Gelu), Some(&c))?,
+    )?;
+    put(
+        "linear_relu".into(),
+        a.linear_fused(&w, None, Some(UnaryOp::Relu), None)?,
+    )?;
     for (name, op) in BINARY {
         put(format!("binary_{name}"), x.binary(op, &y)?)?;
     }
@@ -138,6 +146,8 @@ pub fn misuse(case: &str) -> String {
         "count" => Tensor::from_vec(&[1.0, 2.0], &[3]),
         "missing" => Tensor::load("nope.safetensors", "x"),
         "escape" => Tensor::load("../../etc/passwd", "x"),
+        "activation" => Tensor::ones(&[2, 3])
+            .and_then(|t| t.linear_fused(&Tensor::ones(&[4, 3])?, None, Some(UnaryOp::Tanh), None)),
         other => return format!("no case {other}"),
     };
     match outcome {
