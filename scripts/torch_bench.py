@@ -203,7 +203,7 @@ def main():
     ap.add_argument("--device")
     a = ap.parse_args()
     device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    full = a.full or (not a.small and device == "cuda")
+    full = a.full or (not (a.small or a.smoke) and device == "cuda")
     shape = PUBLISHED if full else SMOKE if a.smoke else SMALL
     steps = a.steps or (100 if full else 2)
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

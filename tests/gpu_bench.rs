@@ -36,6 +36,8 @@ fn the_benchmark_script_runs_every_part_in_smoke_mode() {
         .arg("bash")
         .arg(repo_root().join("scripts/gpu-bench.sh"))
         .arg("--smoke")
+        // gpu_ops is a test binary of its own in this run.
+        .arg("--skip-kernel-tests")
         .arg("--gpu-bench")
         .arg(gpu_bench_example())
         .args(["--host", host_binary()])

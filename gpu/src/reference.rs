@@ -156,7 +156,8 @@ pub fn matmul(a: &Array, b: &Array) -> Array {
 /// x @ w^T + bias for x [..., in], w [out, in].
 pub fn linear(x: &Array, w: &Array, bias: Option<&Array>) -> Array {
     let (out_f, in_f) = (w.shape[0], w.shape[1]);
-    let rows = x.data.len() / in_f;
+    // Leading axes, not len / in: with in = 0 the output still has rows.
+    let rows: usize = x.shape[..x.shape.len() - 1].iter().product();
     let mut data = vec![0f32; rows * out_f];
     for r in 0..rows {
         for o in 0..out_f {

@@ -486,12 +486,14 @@ fn every_matmul_kernel_computes_linear_with_and_without_bias() {
 #[test]
 fn fused_linear_applies_bias_activation_and_residual() {
     let mut s = session();
-    // 3-D input (the residual stream's shape), a fallback shape, and one
-    // with f16 weights (the general kernel's epilogue).
-    let shapes: [(&[usize], usize, Option<DType>); 3] = [
+    // 3-D input (the residual stream's shape), a fallback shape, one with
+    // f16 weights (the general kernel's epilogue), and no inputs at all
+    // (the product is zero; the epilogue still fills the output).
+    let shapes: [(&[usize], usize, Option<DType>); 4] = [
         (&[2, 65, 64], 130, None),
         (&[7, 33], 5, None),
         (&[130, 36], 259, Some(DType::F16)),
+        (&[3, 0], 5, None),
     ];
     let mut activations = vec![None];
     activations.extend(motionmcp_gpu::Activation::ALL.map(Some));

@@ -172,14 +172,14 @@ fn stage(s: &mut Session, seed: &mut u64, shape: &Shape, inputs: usize, outputs:
     }
 }
 
-/// PE[p, 2i] = sin(p / 10000^(2i / width)), PE[p, 2i + 1] = cos(same).
-fn sinusoids(rows: usize, width: usize) -> Vec<f32> {
-    let mut table = vec![0.0f32; rows * width];
-    for p in 0..rows {
+/// PE[p, 2i] = sin(p / 10000^(2i / width)), PE[p, 2i + 1] = cos(same),
+/// for p in `rows`.
+fn sinusoids(rows: std::ops::Range<usize>, width: usize) -> Vec<f32> {
+    let mut table = Vec::with_capacity(rows.len() * width);
+    for p in rows {
         for i in 0..width / 2 {
             let angle = p as f32 / 10000f32.powf(2.0 * i as f32 / width as f32);
-            table[p * width + 2 * i] = angle.sin();
-            table[p * width + 2 * i + 1] = angle.cos();
+            table.extend([angle.sin(), angle.cos()]);
         }
     }
     table
@@ -198,7 +198,7 @@ impl Denoiser {
         );
         let n = shape.tokens();
         let positions = s
-            .from_f32(&sinusoids(n, shape.width), &[n, shape.width])
+            .from_f32(&sinusoids(0..n, shape.width), &[n, shape.width])
             .unwrap();
         let valid = n - shape.padding;
         let keep: Vec<u32> = (0..passes * n).map(|j| (j % n < valid) as u32).collect();
@@ -314,10 +314,12 @@ impl Denoiser {
         s.concat(&[&root, &body], 2).unwrap()
     }
 
-    /// The sinusoid row of DDIM step `index`, broadcast over the passes.
+    /// The sinusoid row of DDIM step `index`, broadcast over the passes
+    /// (one row computed: PyTorch indexes a table, and the bench should
+    /// not charge this side for building one per step).
     fn time_row(&self, s: &mut Session, index: usize) -> Tensor {
         let w = self.shape.width;
-        let row = sinusoids(index + 1, w).split_off(index * w);
+        let row = sinusoids(index..index + 1, w);
         s.from_f32(&row.repeat(self.passes), &[self.passes, 1, w])
             .unwrap()
     }

@@ -281,7 +281,10 @@ impl Session {
                 )));
             }
         }
-        let rows = x.numel() / in_f.max(1);
+        // The leading axes' product, not numel / in: with in = 0 that is 0
+        // while the output [..., out] is not empty (bias and activation
+        // still fill it).
+        let rows: usize = sx[..sx.len() - 1].iter().product();
         let mut out_shape = sx[..sx.len() - 1].to_vec();
         out_shape.push(out_f);
         if let Some(residual) = residual {
@@ -554,6 +557,17 @@ fn in_reach(
     if let Some(residual) = epilogue.residual {
         fits &= count * m * n <= words(residual);
     }
+    // The shader forms its indices in u32, including those of a partial
+    // tile's rows and columns past m and n (guarded, never used): every
+    // one must be exact, not wrapped, for the guards to mean anything.
+    let overhang = 128 * (k + n + 1);
+    fits &= [
+        last(&params.a_strides) + m * k,
+        last(&params.b_strides) + k * n,
+        count * m * n,
+    ]
+    .iter()
+    .all(|&end| end + overhang <= u32::MAX as u64);
     if fits {
         Ok(())
     } else {
