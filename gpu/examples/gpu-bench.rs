@@ -92,6 +92,18 @@ enum Size {
     Smoke,
 }
 
+impl Size {
+    /// Timed repetitions of a row: `full` or `small`, and one at smoke
+    /// size (the smoke run proves the row runs, not its speed).
+    fn reps(self, full: usize, small: usize) -> usize {
+        match self {
+            Size::Full => full,
+            Size::Small => small,
+            Size::Smoke => 1,
+        }
+    }
+}
+
 /// Command-line choices (`--small`, `--full`, `--smoke`, `--steps N`,
 /// `--host-only`).
 struct Args {
@@ -169,13 +181,7 @@ fn main() {
             s.from_f32(&b.data, &b.shape).unwrap(),
         );
         let flops = 2.0 * (n * n * n) as f64;
-        let reps = if full {
-            20
-        } else if smoke {
-            1
-        } else {
-            3
-        };
+        let reps = size.reps(20, 3);
         let g = gpu_time(&mut s, reps, |s| s.matmul(&ta, &tb).unwrap());
         let c = (flops < cpu_limit).then(|| time(1, || drop(cpu::matmul(&a, &b))));
         rows.push(Row {
@@ -212,17 +218,9 @@ fn main() {
             s.from_f32(&b.data, &b.shape).unwrap(),
         );
         let flops = 2.0 * (tokens * inp * out) as f64;
-        let g = gpu_time(
-            &mut s,
-            if full {
-                20
-            } else if smoke {
-                1
-            } else {
-                2
-            },
-            |s| s.linear(&tx, &tw, Some(&tbias)).unwrap(),
-        );
+        let g = gpu_time(&mut s, size.reps(20, 2), |s| {
+            s.linear(&tx, &tw, Some(&tbias)).unwrap()
+        });
         let c = (flops < cpu_limit).then(|| time(1, || drop(cpu::linear(&x, &w, Some(&b)))));
         rows.push(Row {
             op: "linear".into(),
@@ -237,17 +235,9 @@ fn main() {
             s.cast(&tw, DType::F16).unwrap(),
             s.cast(&tbias, DType::F16).unwrap(),
         );
-        let g = gpu_time(
-            &mut s,
-            if full {
-                20
-            } else if smoke {
-                1
-            } else {
-                2
-            },
-            |s| s.linear(&tx, &hw, Some(&hb)).unwrap(),
-        );
+        let g = gpu_time(&mut s, size.reps(20, 2), |s| {
+            s.linear(&tx, &hw, Some(&hb)).unwrap()
+        });
         rows.push(Row {
             op: "linear f16 w".into(),
             size: format!("{tokens}x{inp}->{out}"),
@@ -274,17 +264,9 @@ fn main() {
         s.from_f32(&v.data, &shape).unwrap(),
     );
     let flops = 4.0 * (3 * 8 * frames * frames * 128) as f64;
-    let g = gpu_time(
-        &mut s,
-        if full {
-            20
-        } else if smoke {
-            1
-        } else {
-            2
-        },
-        |s| s.attention(&tq, &tk, &tv, None, None).unwrap(),
-    );
+    let g = gpu_time(&mut s, size.reps(20, 2), |s| {
+        s.attention(&tq, &tk, &tv, None, None).unwrap()
+    });
     let c = (flops < cpu_limit).then(|| time(1, || drop(cpu::attention(&q, &k, &v, None, None))));
     rows.push(Row {
         op: "attention".into(),
@@ -316,17 +298,9 @@ fn main() {
     let bits: Vec<u32> = keep.iter().map(|&k| k as u32).collect();
     let tm = s.from_u32(&bits, &[3, 1, 1, frames]).unwrap();
     let flops = 4.0 * (3 * 8 * frames * frames * 128) as f64;
-    let g = gpu_time(
-        &mut s,
-        if full {
-            20
-        } else if smoke {
-            1
-        } else {
-            2
-        },
-        |s| s.attention(&tq, &tk, &tv, Some(&tm), None).unwrap(),
-    );
+    let g = gpu_time(&mut s, size.reps(20, 2), |s| {
+        s.attention(&tq, &tk, &tv, Some(&tm), None).unwrap()
+    });
     let c = (flops < cpu_limit).then(|| {
         time(1, || {
             let mask = cpu::Mask::Keep(&keep, &[3, 1, 1, frames]);
@@ -351,13 +325,7 @@ fn main() {
     let x = rand(&[n / 1024, 1024], 9);
     let tx = s.from_f32(&x.data, &x.shape).unwrap();
     let bytes = (n * 8) as f64;
-    let reps = if full {
-        50
-    } else if smoke {
-        1
-    } else {
-        5
-    };
+    let reps = size.reps(50, 5);
     let g = gpu_time(&mut s, reps, |s| s.unary(&tx, UnaryOp::Gelu).unwrap());
     let c = time(1, || drop(cpu::unary(&x, UnaryOp::Gelu)));
     rows.push(Row {
